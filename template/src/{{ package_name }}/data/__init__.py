@@ -1,0 +1,1 @@
+"""Data Collection and Data Preparation: collect, validate, prepare."""

@@ -1,0 +1,17 @@
+"""Errors a lifecycle gate raises when it blocks the pipeline."""
+
+
+class GateError(Exception):
+    """A gate refused to let the pipeline continue; the message says why."""
+
+
+class DataValidationError(GateError):
+    """Raw data broke the expectation suite."""
+
+
+class QualityGateError(GateError):
+    """The model fell short of the business thresholds."""
+
+
+class PromotionError(GateError):
+    """The challenger may not become champion."""

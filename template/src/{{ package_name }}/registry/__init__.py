@@ -1,0 +1,1 @@
+"""Version Control of models: MLflow tracking, registration and promotion."""

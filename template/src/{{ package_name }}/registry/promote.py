@@ -1,0 +1,43 @@
+"""Promotion: move the ``champion`` alias to the ``challenger`` when it has earned it.
+
+The challenger must have passed the quality gate, and must not be worse than the current
+champion on the primary metric named in ``business/kpis.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import load_kpis, load_params
+from ..errors import PromotionError
+from . import tracking
+
+
+def higher_is_better(kpis: dict[str, Any], metric: str) -> bool:
+    return "max" not in (kpis.get("thresholds") or {}).get(metric, {})
+
+
+def promote(settings: dict[str, Any], kpis: dict[str, Any]) -> str:
+    mlflow_client = tracking.client(settings)
+    name, metric = settings["model_name"], kpis["primary_metric"]
+    challenger = tracking.version_by_alias(mlflow_client, name, tracking.CHALLENGER)
+    if challenger is None:
+        raise PromotionError(f"model {name!r} has no {tracking.CHALLENGER!r} version: run the pipeline first")
+    if challenger.tags.get("quality_gate") != "passed":
+        raise PromotionError(f"{name} v{challenger.version} has not passed the quality gate")
+    champion = tracking.version_by_alias(mlflow_client, name, tracking.CHAMPION)
+    if champion is not None and champion.version == challenger.version:
+        return f"{name} v{challenger.version} is already {tracking.CHAMPION}"
+    if champion is not None:
+        new, old = float(challenger.tags[f"metric.{metric}"]), float(champion.tags[f"metric.{metric}"])
+        if (new < old) if higher_is_better(kpis, metric) else (new > old):
+            raise PromotionError(
+                f"{name} v{challenger.version} has {metric}={new}, worse than champion v{champion.version} ({old})"
+            )
+    mlflow_client.set_registered_model_alias(name, tracking.CHAMPION, challenger.version)
+    return f"{name} v{challenger.version} is now {tracking.CHAMPION}"
+
+
+def main() -> int:
+    print(promote(load_params()["tracking"], load_kpis()))
+    return 0

@@ -1,0 +1,1 @@
+"""Model Development (traditional): train and evaluate a scikit-learn pipeline."""
