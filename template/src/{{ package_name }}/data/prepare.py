@@ -4,27 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import load_params, path, project_root
+from ..config import load_params, path
 
 
 def prepare(frame, target: str, task: str, settings: dict[str, Any]):
-    """Return ``(train, test)`` frames; the split is stratified for classification."""
-    from sklearn.model_selection import train_test_split
-
+    """Return ``(train, test)`` frames; the split is stratified by label for classification."""
     frame = frame.drop(columns=[c for c in settings.get("drop_columns", []) if c in frame.columns])
     if settings.get("drop_duplicates", True):
         frame = frame.drop_duplicates()
     frame = frame.dropna(subset=[target]).reset_index(drop=True)
-    stratify = frame[target] if task == "classification" else None
-    return train_test_split(
-        frame, test_size=settings["test_size"], random_state=settings["seed"], stratify=stratify
-    )
+    groups = frame.groupby(target, group_keys=False) if task == "classification" else frame
+    test = groups.sample(frac=settings["test_size"], random_state=settings["seed"]).sort_index()
+    return frame.drop(index=test.index), test
 
 
 def main() -> int:
     import pandas as pd
 
-    params, root = load_params(), project_root()
+    params = load_params()
     train, test = prepare(
         pd.read_csv(path(params, "raw")), params["data"]["target"], params["task"], params["prepare"]
     )

@@ -40,7 +40,9 @@ def build_suite(frame, target: str, task: str, name: str = "raw") -> dict[str, A
             expectations.append(_expect("column_values_to_not_be_null", column=column))
         else:
             expectations.append(
-                _expect("column_values_to_not_be_null", column=column, mostly=_round(max(0.0, present - MARGIN)))
+                _expect(
+                    "column_values_to_not_be_null", column=column, mostly=_round(max(0.0, present - MARGIN))
+                )
             )
         observed = values.dropna()
         categorical = column == target and task == "classification"
@@ -49,7 +51,12 @@ def build_suite(frame, target: str, task: str, name: str = "raw") -> dict[str, A
             pad = (high - low) * MARGIN
             lower = 0.0 if low >= 0 and low - pad < 0 else _round(low - pad)
             expectations.append(
-                _expect("column_values_to_be_between", column=column, min_value=lower, max_value=_round(high + pad))
+                _expect(
+                    "column_values_to_be_between",
+                    column=column,
+                    min_value=lower,
+                    max_value=_round(high + pad),
+                )
             )
         elif observed.nunique() <= MAX_CATEGORIES:
             labels = sorted(observed.unique().tolist(), key=str)

@@ -36,7 +36,9 @@ def run_suite(frame, suite_dict: dict[str, Any]) -> dict[str, Any]:
         .add_dataframe_asset("frame")
         .add_batch_definition_whole_dataframe("all")
     )
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name="raw", data=batch, suite=suite))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="raw", data=batch, suite=suite)
+    )
     result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
     failures = []
     for item in result.results:

@@ -65,7 +65,7 @@ def lineage_tags(root: Path, data_file: Path) -> dict[str, str]:
     }
 
 
-def log_training_run(model, features, params, metrics, tags, settings) -> dict[str, str]:
+def log_run(model, features, params, metrics, tags, settings) -> dict[str, str]:
     """Log params, metrics, tags and the model (signature + input example) in one run."""
     import cloudpickle
     import mlflow
@@ -86,16 +86,12 @@ def log_training_run(model, features, params, metrics, tags, settings) -> dict[s
             input_example=example,
             serialization_format="cloudpickle",
             # Explicit requirements skip MLflow's slow inference of them.
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"cloudpickle=={cloudpickle.__version__}"],
+            pip_requirements=[
+                f"scikit-learn=={sklearn.__version__}",
+                f"cloudpickle=={cloudpickle.__version__}",
+            ],
         )
-    return {"run_id": run.info.run_id, "model_uri": info.model_uri, "experiment": settings["experiment"]}
-
-
-def log_evaluation(run_id: str, metrics: dict[str, float], passed: bool, settings) -> None:
-    mlflow_client = client(settings)
-    for name, value in metrics.items():
-        mlflow_client.log_metric(run_id, f"test_{name}", value)
-    mlflow_client.set_tag(run_id, "quality_gate", "passed" if passed else "failed")
+    return {"run_id": run.info.run_id, "model_uri": info.model_uri}
 
 
 def register_challenger(run: dict[str, str], metrics: dict[str, float], settings) -> str:

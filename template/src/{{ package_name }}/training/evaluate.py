@@ -1,8 +1,9 @@
-"""Evaluation and the business quality gate.
+"""Evaluation, tracking and the business quality gate.
 
-Computes test metrics and plot data, compares the metrics with the thresholds in
-``business/kpis.yaml`` and fails when the model falls short. A passing model is
-registered in MLflow under the alias ``challenger``; `promote` decides about ``champion``.
+Computes test metrics and plot data, logs the run to MLflow (parameters, metrics, the model
+with signature and input example, lineage tags), compares the metrics with the thresholds in
+``business/kpis.yaml`` and fails when the model falls short. A passing model is registered
+under the alias ``challenger``; `promote` decides about ``champion``.
 """
 
 from __future__ import annotations
@@ -25,12 +26,20 @@ def compute_metrics(task: str, model, features, labels) -> tuple[dict[str, float
             "accuracy": m.accuracy_score(labels, predicted),
             "f1": m.f1_score(labels, predicted, average="binary" if labels.nunique() == 2 else "macro"),
         }
-        plots = {"confusion": [{"actual": a, "predicted": p} for a, p in zip(labels.tolist(), predicted.tolist())]}
+        plots = {
+            "confusion": [
+                {"actual": a, "predicted": p}
+                for a, p in zip(labels.tolist(), predicted.tolist(), strict=True)
+            ]
+        }
         if labels.nunique() == 2 and hasattr(model, "predict_proba"):
             scores = model.predict_proba(features)[:, 1]
             result["roc_auc"] = m.roc_auc_score(labels, scores)
             fpr, tpr, _ = m.roc_curve(labels, scores, pos_label=model.classes_[1])
-            plots["roc"] = [{"fpr": round(f, 6), "tpr": round(t, 6)} for f, t in zip(fpr.tolist(), tpr.tolist())]
+            plots["roc"] = [
+                {"fpr": round(f, 6), "tpr": round(t, 6)}
+                for f, t in zip(fpr.tolist(), tpr.tolist(), strict=True)
+            ]
     else:
         result = {
             "r2": m.r2_score(labels, predicted),
@@ -40,7 +49,7 @@ def compute_metrics(task: str, model, features, labels) -> tuple[dict[str, float
         plots = {
             "residuals": [
                 {"actual": round(a, 6), "predicted": round(p, 6), "residual": round(a - p, 6)}
-                for a, p in zip(labels.tolist(), predicted.tolist())
+                for a, p in zip(labels.tolist(), predicted.tolist(), strict=True)
             ]
         }
     return {k: round(float(v), 6) for k, v in result.items()}, plots
@@ -72,9 +81,10 @@ def main() -> int:
     from .train import split_xy
 
     params, root = load_params(), project_root()
-    test = pd.read_csv(path(params, "test"))
-    features, labels = split_xy(test, params["data"]["target"])
-    metrics, plots = compute_metrics(params["task"], joblib.load(path(params, "model")), features, labels)
+    target = params["data"]["target"]
+    model = joblib.load(path(params, "model"))
+    features, labels = split_xy(pd.read_csv(path(params, "test")), target)
+    metrics, plots = compute_metrics(params["task"], model, features, labels)
     write_json(path(params, "metrics"), metrics)
     plot_dir = path(params, "plots")
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -83,8 +93,14 @@ def main() -> int:
     gate = check_gate(metrics, load_kpis(root))
     write_json(path(params, "gate"), gate)
 
-    run = json.loads(path(params, "run_info").read_text(encoding="utf-8"))
-    tracking.log_evaluation(run["run_id"], metrics, gate["passed"], params["tracking"])
+    run = tracking.log_run(
+        model,
+        features,
+        params=tracking.flatten({k: params[k] for k in ("task", "data", "prepare", "train")}),
+        metrics={f"test_{k}": v for k, v in metrics.items()},
+        tags={**tracking.lineage_tags(root, path(params, "train")), "quality_gate": _verdict(gate)},
+        settings=params["tracking"],
+    )
     if not gate["passed"]:
         failed = [c for c in gate["checks"] if not c["passed"]]
         lines = "\n".join(
@@ -92,7 +108,16 @@ def main() -> int:
             + (f">= {c['min']}" if "min" in c else f"<= {c['max']}")
             for c in failed
         )
-        raise QualityGateError(f"the model falls short of the business thresholds; nothing registered:\n{lines}")
+        raise QualityGateError(
+            f"the model falls short of the business thresholds; MLflow run {run['run_id']} "
+            f"is tagged quality_gate=failed and nothing was registered:\n{lines}"
+        )
     version = tracking.register_challenger(run, metrics, params["tracking"])
-    print(f"quality gate passed {metrics}; registered {params['tracking']['model_name']} v{version} as challenger")
+    print(
+        f"quality gate passed {metrics}; registered {params['tracking']['model_name']} v{version} as challenger"
+    )
     return 0
+
+
+def _verdict(gate: dict[str, Any]) -> str:
+    return "passed" if gate["passed"] else "failed"

@@ -1,12 +1,11 @@
-"""Model Development: fit the pipeline on the training split and track the run in MLflow.
+"""Model Development: fit the pipeline on the training split.
 
-Writes the fitted model to ``paths.model`` (a DVC output) and the MLflow run id to
-``paths.run_info`` so evaluation can log into the same run.
+Writes the fitted model to ``paths.model`` (a DVC output). Tracking happens in the
+evaluation stage, which logs this model, its parameters and its test metrics to MLflow.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..config import load_params, path, project_root
@@ -27,26 +26,10 @@ def main() -> int:
     import joblib
     import pandas as pd
 
-    from ..registry import tracking
-
     params, root = load_params(), project_root()
-    target, task = params["data"]["target"], params["task"]
-    train = pd.read_csv(path(params, "train"))
-    model = fit(train, target, task, params["train"])
+    model = fit(pd.read_csv(path(params, "train")), params["data"]["target"], params["task"], params["train"])
     model_file = path(params, "model")
     model_file.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_file)
-
-    features, labels = split_xy(train, target)
-    run = tracking.log_training_run(
-        model,
-        features,
-        params=tracking.flatten({"prepare": params["prepare"], "train": params["train"], "task": task}),
-        metrics={"train_score": float(model.score(features, labels))},
-        tags=tracking.lineage_tags(root, path(params, "train")),
-        settings=params["tracking"],
-    )
-    run_info = path(params, "run_info")
-    run_info.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
-    print(f"trained {params['train']['estimator']} -> {model_file.relative_to(root)}; MLflow run {run['run_id']}")
+    print(f"trained {params['train']['estimator']} -> {model_file.relative_to(root)}")
     return 0

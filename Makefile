@@ -1,0 +1,34 @@
+# The template's two commands: `make demo` (render + run the generated pipeline) and `make test`.
+# Both bootstrap uv into .tools/ when it is not on PATH; everything else comes from uv.lock.
+.DEFAULT_GOAL := help
+SHELL := bash
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+export DVC_NO_ANALYTICS ?= 1
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export GX_ANALYTICS_ENABLED ?= false
+DEMO ?= .demo/my-ml-project
+
+.PHONY: help tools env demo test lint bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+tools: ## Install uv into .tools/ unless it is already on PATH
+	@command -v uv >/dev/null || { python3 -m venv .tools && .tools/bin/pip install --quiet uv; }
+
+env: tools ## The template's dev environment (.venv, from uv.lock)
+	uv sync --frozen
+
+demo: env ## Render the template with defaults into $(DEMO) and run its pipeline end to end
+	rm -rf $(DEMO)
+	uv run copier copy --defaults --vcs-ref HEAD . $(DEMO)
+	$(MAKE) -C $(DEMO) setup repro promote
+
+test: env ## Run all tests of the template
+	uv run pytest
+
+lint: env ## Lint the template's own Python
+	uv run ruff check . && uv run ruff format --check .
+
+bench: env ## Benchmarks of generation, set-up and the pipeline (numbers go in README.md)
+	uv run python bench/run.py
