@@ -6,7 +6,9 @@ The tracking URI comes from ``MLFLOW_TRACKING_URI`` when set, else from
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -65,6 +67,19 @@ def lineage_tags(root: Path, data_file: Path) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def _quiet(*loggers: str):
+    """Hide known, expected warnings (our own model, a uv environment without pip)."""
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def log_run(model, features, params, metrics, tags, settings) -> dict[str, str]:
     """Log params, metrics, tags and the model (signature + input example) in one run."""
     import cloudpickle
@@ -75,7 +90,7 @@ def log_run(model, features, params, metrics, tags, settings) -> dict[str, str]:
     client(settings)
     mlflow.set_experiment(settings["experiment"])
     example = features.head(5)
-    with mlflow.start_run() as run:
+    with mlflow.start_run() as run, _quiet("mlflow.sklearn", "mlflow.utils.environment"):
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.set_tags(tags)
@@ -84,6 +99,8 @@ def log_run(model, features, params, metrics, tags, settings) -> dict[str, str]:
             name="model",
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
+            # The model never leaves your own registry; cloudpickle loads faster than skops
+            # and needs no list of trusted types for tree ensembles.
             serialization_format="cloudpickle",
             # Explicit requirements skip MLflow's slow inference of them.
             pip_requirements=[
