@@ -59,7 +59,12 @@ def regression_csv(rows: int = 400, seed: int = 7) -> str:
     rng = random.Random(seed)
     lines = ["age,bmi,bp,glucose,progression"]
     for _ in range(rows):
-        age, bmi, bp, glucose = rng.uniform(20, 80), rng.uniform(18, 40), rng.uniform(60, 120), rng.uniform(70, 200)
+        age, bmi, bp, glucose = (
+            rng.uniform(20, 80),
+            rng.uniform(18, 40),
+            rng.uniform(60, 120),
+            rng.uniform(70, 200),
+        )
         target = 2.0 * age + 6.0 * bmi + 0.8 * bp + 0.5 * glucose + rng.gauss(0, 15)
         lines.append(f"{age:.2f},{bmi:.2f},{bp:.1f},{glucose:.1f},{target:.2f}")
     return "\n".join(lines) + "\n"

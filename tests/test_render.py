@@ -112,7 +112,9 @@ def test_answers_reach_the_settings(rendered):
     assert kpis["primary_metric"] in kpis["thresholds"]
     plots = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["evaluate"]["plots"]
     names = {next(iter(p)).rsplit("/", 1)[-1] for p in plots}
-    assert names == ({"confusion.csv", "roc.csv"} if answers["ml_task"] == "classification" else {"residuals.csv"})
+    assert names == (
+        {"confusion.csv", "roc.csv"} if answers["ml_task"] == "classification" else {"residuals.csv"}
+    )
 
 
 def test_custom_names_flow_everywhere(tmp_path):
