@@ -1,63 +1,124 @@
-"""Shared helpers: render the template, and one Python environment for every generated project."""
+"""Shared helpers: render the template, and one Python environment for every generated project.
+
+Rendering uses the working tree of this repository (``vcs_ref="HEAD"``: uncommitted changes
+included). Generated projects run their own Makefile targets in subprocesses whose environment
+comes from ``project_env``: every project syncs into ONE shared virtual environment (each
+``uv sync`` only swaps the project's own editable package), uv's global cache is shared, bytecode
+caching stays on, and nothing phones home.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv") or "uv"
-CSV_ANSWERS = {"data_source": "csv", "csv_location": "data/input.csv", "target_column": "label"}
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "template-tests@example.com",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "template-tests@example.com",
+}
+OFFLINE = {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false"}
 
 
-def render(dst: Path, **answers) -> Path:
-    """Render the working tree of the template (uncommitted changes included) into ``dst``."""
+def render(
+    dst: Path, *, unsafe: bool = False, vcs_ref: str = "HEAD", src: Path = REPO_ROOT, **answers
+) -> Path:
+    """Render the template into ``dst`` with ``answers``, every other question at its default."""
     import copier
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_copy(str(REPO), str(dst), data=answers, defaults=True, vcs_ref="HEAD", quiet=True)
+        warnings.simplefilter("ignore")  # DirtyLocalWarning while the template is being edited
+        copier.run_copy(
+            str(src.resolve()),
+            str(dst.resolve()),
+            data=answers,
+            defaults=True,
+            vcs_ref=vcs_ref,
+            quiet=True,
+            unsafe=unsafe,
+        )
     return dst
 
 
 def files_of(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
+    """Relative paths of every file under ``root``, the project's own ``.git`` excluded."""
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
 
 
 @pytest.fixture(scope="session")
-def project_env(tmp_path_factory) -> dict[str, str]:
-    """Environment for commands run in generated projects.
+def shared_venv(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("shared-env") / "venv"
 
-    All projects sync into one shared virtual environment (each only swaps its own package),
-    bytecode caching stays on (it makes every pipeline stage seconds faster), and no command
-    phones home.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV")}
+
+@pytest.fixture(scope="session")
+def project_env(shared_venv) -> dict[str, str]:
+    """Environment for commands run in generated projects (see the module docstring)."""
+    drop = ("PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PROJECT_ROOT", "PYTEST_ADDOPTS")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(OFFLINE)
+    env.update(GIT_IDENTITY)
     env.update(
-        UV_PROJECT_ENVIRONMENT=str(tmp_path_factory.mktemp("shared-env") / "venv"),
-        PATH=f"{Path(UV).parent}{os.pathsep}{env['PATH']}",
-        DVC_NO_ANALYTICS="1",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        GX_ANALYTICS_ENABLED="false",
-        GIT_AUTHOR_NAME="Test",
-        GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="Test",
-        GIT_COMMITTER_EMAIL="test@example.com",
+        UV_PROJECT_ENVIRONMENT=str(shared_venv),
+        PATH=f"{Path(UV).parent}{os.pathsep}{env.get('PATH', '')}",
     )
-    env.pop("MLFLOW_TRACKING_URI", None)
+    # The CSV test serves data on 127.0.0.1: never through a proxy.
+    no_proxy = ",".join(filter(None, [env.get("NO_PROXY") or env.get("no_proxy"), "127.0.0.1", "localhost"]))
+    env.update(NO_PROXY=no_proxy, no_proxy=no_proxy)
     return env
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str], ok: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+@pytest.fixture
+def git_identity(monkeypatch):
+    """For in-process copier calls that commit (copier update)."""
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+
+
+def run(
+    cmd: list[str], cwd: Path, env: dict[str, str], ok: bool = True, **kwargs
+) -> subprocess.CompletedProcess:
+    """Run ``cmd``; unless ``ok`` is False, fail the test with its output when it fails."""
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
     if ok and done.returncode != 0:
         raise AssertionError(
-            f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+            f"{' '.join(map(str, cmd))} failed ({done.returncode}) in {cwd}:\n"
+            f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
         )
     return done
+
+
+def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    merged = {**os.environ, **GIT_IDENTITY, **(env or {})}
+    return run(["git", *args], cwd, merged).stdout
+
+
+def registry(root: Path) -> dict:
+    """Registered models, versions, aliases and gate tags, read straight from the sqlite store."""
+    with closing(sqlite3.connect(root / "mlflow.db")) as db:
+        models = [name for (name,) in db.execute("SELECT name FROM registered_models ORDER BY name")]
+        versions = db.execute("SELECT name, version FROM model_versions ORDER BY name, version").fetchall()
+        aliases = {
+            (name, alias): version
+            for name, alias, version in db.execute(
+                "SELECT name, alias, version FROM registered_model_aliases"
+            ).fetchall()
+        }
+        gates = dict(
+            db.execute("SELECT version, value FROM model_version_tags WHERE key = 'quality_gate'").fetchall()
+        )
+    return {"models": models, "versions": versions, "aliases": aliases, "gates": gates}
