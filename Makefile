@@ -21,7 +21,7 @@ env: tools ## The template's dev environment (.venv, from uv.lock)
 
 demo: env ## Render the template with defaults into $(DEMO) and run its pipeline end to end
 	rm -rf $(DEMO)
-	uv run copier copy --defaults --vcs-ref HEAD . $(DEMO)
+	uv run copier copy --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO)
 	$(MAKE) -C $(DEMO) setup repro promote
 
 test: env ## Run all tests of the template

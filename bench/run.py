@@ -412,7 +412,9 @@ def main() -> int:
     }
     args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(text)
-    print(f"\nTotal benchmark runtime {total:.0f} s; JSON in {args.out}")
+    shown = args.out.resolve()
+    shown = shown.relative_to(REPO) if shown.is_relative_to(REPO) else shown
+    print(f"\nTotal benchmark runtime {total:.0f} s; JSON in {shown}")
     return 0
 
 

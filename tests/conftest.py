@@ -68,7 +68,18 @@ def shared_venv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def project_env(shared_venv) -> dict[str, str]:
     """Environment for commands run in generated projects (see the module docstring)."""
-    drop = ("PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PROJECT_ROOT", "PYTEST_ADDOPTS")
+    drop = (
+        "PYTHONDONTWRITEBYTECODE",
+        "VIRTUAL_ENV",
+        "MLFLOW_TRACKING_URI",
+        "PROJECT_ROOT",
+        "PYTEST_ADDOPTS",
+        # When the suite itself runs under make (.ci/run), a nested make would print "Entering directory" lines.
+        "MAKELEVEL",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKEOVERRIDES",
+    )
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(OFFLINE)
     env.update(GIT_IDENTITY)

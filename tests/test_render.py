@@ -321,13 +321,6 @@ def test_quotes_in_free_text_answers_stay_valid(tmp_path):
     assert package_docstring(root / "src/my_ml_project/__init__.py") == description
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=py_compile.PyCompileError,
-    reason="template bug: src/{{ package_name }}/__init__.py.jinja puts the description raw inside a "
-    '"""docstring""": a description ending in a double quote (or holding a backslash escape such as '
-    "\\N) makes the package's __init__.py a SyntaxError",
-)
 @pytest.mark.parametrize("description", ['Predict "churn"', r"Scores \N loans"])
 def test_any_single_line_description_gives_importable_code(tmp_path, description):
     root = render(tmp_path / "p", description=description)
@@ -366,12 +359,6 @@ def test_dvc_remote_url_is_resolved_from_the_project(tmp_path, remote, url):
     assert f"url = {url}\n" in (root / ".dvc/config").read_text() + "\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="template bug: dvc.yaml.jinja writes csv_location as a bare YAML scalar; "
-    "a path containing ': ' (or ' #') becomes a mapping (or is cut) and DVC rejects dvc.yaml",
-)
 def test_csv_location_with_yaml_special_characters_stays_a_path(tmp_path):
     location = "data/export: 2024 #1.csv"
     root = render(tmp_path / "p", **{**CSV_ANSWERS, "csv_location": location})
