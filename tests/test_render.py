@@ -41,6 +41,7 @@ data/expectations/raw.json
 infra/README.md
 src/{pkg}/__init__.py
 src/{pkg}/__main__.py
+src/{pkg}/cli.py
 src/{pkg}/config.py
 src/{pkg}/errors.py
 src/{pkg}/data/README.md

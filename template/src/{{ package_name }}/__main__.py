@@ -6,7 +6,6 @@ imported by the command that needs them, so `--help` and light commands stay fas
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
@@ -15,25 +14,35 @@ COMMANDS = {
     "validate": ("data.validate", "Data Preparation: check raw data against the expectation suite"),
     "suite": ("data.suite", "Write the expectation suite profiled from the current raw data"),
     "prepare": ("data.prepare", "Data Preparation: clean and split into train/test"),
-    "train": ("training.train", "Model Development: fit the model and track the run in MLflow"),
-    "evaluate": ("training.evaluate", "Evaluate on the test split, apply the business gate, register"),
+    "train": ("training.train", "Model Development: fit the model"),
+    "evaluate": ("training.evaluate", "Model Development: test-split metrics, business gate, MLflow"),
+    "gate": ("training.compare", "CI: metrics against business/ thresholds and against the base branch"),
     "promote": ("registry.promote", "Version Control: move the champion alias to a passing challenger"),
+    "package": ("deployment.package", "Deployment: gather the model and its signature for the serving image"),
+    "serve": ("deployment.app", "Deployment: run the HTTP prediction service"),
+    "score": ("deployment.batch", "Deployment: batch-score a CSV file"),
+    "qa": ("deployment.qa", "Deployment: QA a running service (requests, load test, responsible AI)"),
+    "fairness": ("deployment.fairness", "Responsible AI: group metrics of the sensitive feature"),
+    "drift": ("monitoring.drift", "Monitoring: data drift of production inputs against training data"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=__package__, description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
-        sub.add_parser(name, help=help_text)
-    args = parser.parse_args(argv)
-    module = importlib.import_module(f"{__package__}.{COMMANDS[args.command][0]}")
+    """Dispatch to ``<module>.main(args)``; each command parses its own options (``--help``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        width = max(map(len, COMMANDS))
+        lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+        print(f"usage: python -m {__package__} COMMAND [options]\n\ncommands:\n" + "\n".join(lines))
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    command, rest = argv[0], argv[1:]
+    module = importlib.import_module(f"{__package__}.{COMMANDS[command][0]}")
     from .errors import GateError
 
     try:
-        return module.main() or 0
+        return module.main(rest) or 0
     except GateError as error:
-        print(f"\n{args.command} FAILED: {error}", file=sys.stderr)
+        print(f"\n{command} FAILED: {error}", file=sys.stderr)
         return 1
 
 

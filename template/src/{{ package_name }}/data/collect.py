@@ -50,7 +50,10 @@ def collect(data: dict[str, Any], root: Path):
     raise ValueError(f"data.source must be 'sample' or 'csv', not {data['source']!r}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    parser(__doc__, "collect").parse_args(argv)
     params, root = load_params(), project_root()
     frame = collect(params["data"], root)
     out = path(params, "raw")

@@ -18,7 +18,10 @@ def prepare(frame, target: str, task: str, settings: dict[str, Any]):
     return frame.drop(index=test.index), test
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    parser(__doc__, "prepare").parse_args(argv)
     import pandas as pd
 
     params = load_params()

@@ -69,7 +69,10 @@ def write_suite(suite: dict[str, Any], target) -> None:
     target.write_text(json.dumps(suite, indent=2) + "\n", encoding="utf-8")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    parser(__doc__, "suite").parse_args(argv)
     import pandas as pd
 
     params, root = load_params(), project_root()

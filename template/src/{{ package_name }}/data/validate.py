@@ -88,7 +88,10 @@ def describe(failure: dict[str, Any]) -> str:
     return f"{failure['expectation']}{where} ({failure['kwargs']}): {detail}"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    parser(__doc__, "validate").parse_args(argv)
     import pandas as pd
 
     params, root = load_params(), project_root()

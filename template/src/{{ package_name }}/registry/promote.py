@@ -38,6 +38,9 @@ def promote(settings: dict[str, Any], kpis: dict[str, Any]) -> str:
     return f"{name} v{challenger.version} is now {tracking.CHAMPION}"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    parser(__doc__, "promote").parse_args(argv)
     print(promote(load_params()["tracking"], load_kpis()))
     return 0

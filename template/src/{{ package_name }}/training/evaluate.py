@@ -73,7 +73,10 @@ def write_json(target: Path, payload: Any) -> None:
     target.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    parser(__doc__, "evaluate").parse_args(argv)
     import joblib
     import pandas as pd
 

@@ -22,7 +22,10 @@ def fit(train, target: str, task: str, settings: dict[str, Any]):
     return pipeline.fit(features, labels)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    parser(__doc__, "train").parse_args(argv)
     import joblib
     import pandas as pd
 
