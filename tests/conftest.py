@@ -133,3 +133,16 @@ def registry(root: Path) -> dict:
             db.execute("SELECT version, value FROM model_version_tags WHERE key = 'quality_gate'").fetchall()
         )
     return {"models": models, "versions": versions, "aliases": aliases, "gates": gates}
+
+
+def built_project(dst: Path, env: dict[str, str], **answers) -> Path:
+    """Render with ``answers``, `make setup`, commit, `make repro`, commit: a project as a user has it
+    after the README's first commands. For module-scoped fixtures (about a minute each)."""
+    root = render(dst, **answers)
+    run(["make", "setup"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "--quiet", "-m", "Generated from the template"], root, env)
+    run(["make", "repro"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "--quiet", "-m", "Run the pipeline"], root, env)
+    return root
