@@ -56,6 +56,7 @@ src/{pkg}/registry/promote.py
 src/{pkg}/registry/tracking.py
 src/{pkg}/training/README.md
 src/{pkg}/training/__init__.py
+src/{pkg}/training/compare.py
 src/{pkg}/training/estimators.py
 src/{pkg}/training/evaluate.py
 src/{pkg}/training/train.py

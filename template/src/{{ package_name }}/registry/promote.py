@@ -10,11 +10,8 @@ from typing import Any
 
 from ..config import load_kpis, load_params
 from ..errors import PromotionError
+from ..training.compare import higher_is_better
 from . import tracking
-
-
-def higher_is_better(kpis: dict[str, Any], metric: str) -> bool:
-    return "max" not in (kpis.get("thresholds") or {}).get(metric, {})
 
 
 def promote(settings: dict[str, Any], kpis: dict[str, Any]) -> str:
