@@ -67,6 +67,17 @@ BAD_ANSWERS = [
     ({"dvc_remote": "ftp://host/store"}, "dvc_remote", "unsupported scheme"),
     ({"dvc_remote": "webdav://host/store"}, "dvc_remote", "unsupported scheme"),
     ({"dvc_remote": " "}, "dvc_remote", "DVC remote is empty"),
+    ({"production_reviewers": ""}, "production_reviewers", "at least one reviewer"),
+    ({"production_reviewers": "@alice"}, "production_reviewers", "not a GitHub user or org/team slug"),
+    ({"production_reviewers": "alice,-bob"}, "production_reviewers", "not a GitHub user or org/team slug"),
+    ({"production_reviewers": "acme/ml team"}, "production_reviewers", "not a GitHub user or org/team slug"),
+    ({"production_reviewers": "a,b,c,d,e,f,g"}, "production_reviewers", "at most 6 per environment"),
+    ({"team_business": "analysts"}, "team_business", "not a GitHub handle"),
+    ({"team_data": " "}, "team_data", "at least one GitHub handle"),
+    ({"team_ml": "@acme/"}, "team_ml", "not a GitHub handle"),
+    ({"team_ops": "ops@acme.com"}, "team_ops", "not a GitHub handle"),
+    ({"sensitive_feature": "sex,age"}, "sensitive_feature", "cannot be a single column name"),
+    ({"sensitive_feature": " sex"}, "sensitive_feature", "leading or trailing spaces"),
 ]
 
 BAD_CHOICES = [
@@ -93,7 +104,7 @@ def test_bad_answer_is_refused_before_anything_is_written(tmp_path, answers, que
     assert message in error
     # The message echoes the offending value where there is one to echo.
     value = answers.get(question, "")
-    if value.strip() and question not in ("project_name",):
+    if value.strip() and question not in ("project_name",) and "," not in value:
         assert f'"{value}"' in error
 
 
@@ -129,6 +140,9 @@ def test_refusal_keeps_an_existing_destination_untouched(tmp_path):
         {"mlflow_tracking_uri": "sqlite:////var/lib/mlflow.db"},
         {"dvc_remote": "s3://bucket/path"},
         {"dvc_remote": "/mnt/shared/dvc"},
+        {"production_reviewers": "alice, acme/ml-leads,bob"},
+        {"team_ml": "@acme/data-science @alice", "team_ops": "@acme/platform"},
+        {"sensitive_feature": "age group"},
         {**CSV, "csv_location": "https://example.com/train.csv", "target_column": "churned"},
         {**CSV, "csv_location": "/abs/path/train.csv", "target_column": "has space"},
     ],
