@@ -8,10 +8,10 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export GX_ANALYTICS_ENABLED ?= false
 DEMO ?= .demo/my-ml-project
 
-.PHONY: help tools env demo test lint bench
+.PHONY: help tools env demo test workflows lint bench
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 tools: ## Install uv into .tools/ unless it is already on PATH
 	@command -v uv >/dev/null || { python3 -m venv .tools && .tools/bin/pip install --quiet uv; }
@@ -26,6 +26,9 @@ demo: env ## Render the template with defaults into $(DEMO) and run its pipeline
 
 test: env ## Run all tests of the template
 	uv run pytest
+
+workflows: env ## Render every answer combination and audit the generated workflows (fast)
+	uv run pytest -m "not slow" tests/test_workflows.py
 
 lint: env ## Lint the template's own Python
 	uv run ruff check . && uv run ruff format --check .

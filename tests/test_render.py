@@ -39,6 +39,14 @@ business/kpis.yaml
 data/README.md
 data/expectations/raw.json
 infra/README.md
+infra/github/setup.py
+.github/CODEOWNERS
+.github/dependabot.yml
+.github/workflows/README.md
+.github/workflows/ci.yml
+.github/workflows/deploy.yml
+.github/workflows/monitor.yml
+.github/workflows/retrain.yml
 src/{pkg}/__init__.py
 src/{pkg}/__main__.py
 src/{pkg}/cli.py

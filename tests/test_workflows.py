@@ -1,0 +1,471 @@
+"""GitHub side of generated projects: workflows, Dependabot, CODEOWNERS, `make github-setup`.
+
+Every rendered workflow (per answer combination) and the template's own CI pass zizmor (offline)
+and the GitHub JSON schemas with zero findings; every `make` target a step calls exists; actions are
+pinned by commit SHA; checkouts keep no credentials; permissions are granted per job only.
+`infra/github/setup.py` runs against a fake `gh` that records its calls. One slow test sets up a
+project and runs `make validate` (passing, then failing) and `make github-setup` for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import REPO_ROOT, render, run
+
+BIN = Path(sys.executable).parent
+WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml")
+CI_JOB_NAMES = ["Lint and tests", "Data checks", "Pipeline and quality gate"]
+TEAMS = {
+    "team_business": "@acme/analysts",
+    "team_data": "@acme/data-eng @dora",
+    "team_ml": "@acme/ml",
+    "team_ops": "@acme/platform",
+}
+COMBINATIONS = {
+    "defaults": {},
+    "regression-csv": {
+        "ml_task": "regression",
+        "data_source": "csv",
+        "csv_location": "data/input.csv",
+        "target_column": "label",
+        "python_version": "3.12",
+    },
+    "sensitive-feature": {"sensitive_feature": "mean_radius"},
+    "reviewers-and-teams": {
+        "github_owner": "Acme",
+        "github_repo": "Churn.Model",
+        "production_reviewers": "alice, acme/release-leads,bob",
+        **TEAMS,
+    },
+}
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+?)@(\S+)(.*)$", re.M)
+MAKE_CALL = re.compile(r"(?:^|[;&|(]\s*|\s)make\s+([a-z][a-z0-9-]*)", re.M)
+
+
+def tool(name: str) -> str:
+    return shutil.which(name, path=str(BIN)) or shutil.which(name) or name
+
+
+@pytest.fixture(scope="module", params=list(COMBINATIONS), ids=list(COMBINATIONS))
+def rendered(request, tmp_path_factory):
+    answers = COMBINATIONS[request.param]
+    return answers, render(tmp_path_factory.mktemp("wf") / "project", **answers)
+
+
+def workflows(root: Path) -> dict[str, dict]:
+    folder = root / ".github" / "workflows"
+    return {path.name: yaml.safe_load(path.read_text()) for path in sorted(folder.glob("*.yml"))}
+
+
+def steps(workflow: dict):
+    for job_id, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, step
+
+
+def zizmor(*paths: Path) -> list[dict]:
+    done = subprocess.run(
+        [tool("zizmor"), "--offline", "--format", "json", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert done.returncode == 0 or done.stdout.lstrip().startswith("["), done.stderr  # findings: see below
+    return json.loads(done.stdout or "[]")
+
+
+def check_schema(schema: str, *files: Path) -> None:
+    done = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def makefile_targets(root: Path) -> set[str]:
+    return set(re.findall(r"^([a-z][a-z0-9-]*):", (root / "Makefile").read_text(), re.M))
+
+
+# --------------------------------------------------------------------------------- rendered files
+def test_workflow_files_rendered(rendered):
+    _, root = rendered
+    assert sorted(workflows(root)) == sorted(WORKFLOWS)
+    assert (root / ".github/dependabot.yml").is_file() and (root / ".github/CODEOWNERS").is_file()
+
+
+def test_zizmor_finds_nothing(rendered):
+    _, root = rendered
+    findings = zizmor(root / ".github")
+    assert findings == [], json.dumps(findings, indent=1)[:4000]
+
+
+def test_zizmor_is_not_blind():
+    """The same audit flags an unpinned action, a persisted checkout token and an injection."""
+    bad = textwrap.dedent(
+        """\
+        name: bad
+        on: pull_request
+        permissions: {}
+        jobs:
+          x:
+            runs-on: ubuntu-24.04
+            permissions:
+              contents: read
+            steps:
+              - uses: actions/checkout@v4
+              - run: echo "${{ github.event.pull_request.title }}"
+        """
+    )
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"zizmor-probe-{os.getpid()}" / ".github" / "workflows"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bad.yml").write_text(bad)
+    try:
+        kinds = {finding["ident"] for finding in zizmor(folder / "bad.yml")}
+    finally:
+        shutil.rmtree(folder.parents[1])
+    assert {"unpinned-uses", "artipacked", "template-injection"} <= kinds
+
+
+def test_workflows_and_dependabot_match_githubs_schemas(rendered):
+    _, root = rendered
+    check_schema("vendor.github-workflows", *sorted((root / ".github/workflows").glob("*.yml")))
+    check_schema("vendor.dependabot", root / ".github/dependabot.yml")
+
+
+def test_every_make_target_a_step_calls_exists(rendered):
+    _, root = rendered
+    targets = makefile_targets(root)
+    called = set()
+    for name, workflow in workflows(root).items():
+        for job_id, step in steps(workflow):
+            script = step.get("run", "")
+            assert "${{" not in script, f"{name}/{job_id}: expression inside run: {script!r}"
+            assert "python" not in script, f"{name}/{job_id}: inline Python instead of a make target"
+            called |= set(MAKE_CALL.findall(script))
+    assert called >= {"test", "validate", "repro", "gate", "image", "qa", "promote", "drift", "retrain"}
+    assert called <= targets, f"steps call make targets the Makefile lacks: {called - targets}"
+
+
+def test_make_target_check_catches_a_missing_target():
+    assert MAKE_CALL.findall("make repro\nmake gate BASE=x && make nothing-such") == [
+        "repro",
+        "gate",
+        "nothing-such",
+    ]
+
+
+def pinned_actions(root: Path) -> list[tuple[str, str, str]]:
+    found = []
+    for path in sorted((root / ".github/workflows").glob("*.yml")):
+        found += [(m[0], m[1], m[2].strip()) for m in USES.findall(path.read_text())]
+    return found
+
+
+def assert_pinned(root: Path) -> None:
+    found = pinned_actions(root)
+    assert found
+    shas: dict[str, set[str]] = {}
+    for action, ref, comment in found:
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{action}@{ref} is not pinned to a commit SHA"
+        assert re.fullmatch(r"# v\d+\.\d+\.\d+", comment), f"{action}@{ref} lacks its `# vX.Y.Z` comment"
+        shas.setdefault(action, set()).add(f"{ref} {comment}")
+    assert all(len(refs) == 1 for refs in shas.values()), f"one action, several pins: {shas}"
+
+
+def assert_least_privilege(root: Path) -> None:
+    for name, workflow in workflows(root).items():
+        assert workflow["permissions"] in ({}, {"contents": "read"}), f"{name}: workflow-level permissions"
+        for job_id, job in workflow["jobs"].items():
+            assert "permissions" in job, f"{name}/{job_id}: no job-level permissions"
+        for job_id, step in steps(workflow):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step.get("with", {}).get("persist-credentials") is False, f"{name}/{job_id}"
+
+
+def test_actions_pinned_by_sha_with_version_comment(rendered):
+    _, root = rendered
+    assert_pinned(root)
+
+
+def test_least_privilege_and_no_persisted_credentials(rendered):
+    _, root = rendered
+    assert_least_privilege(root)
+    write = {
+        (name, job_id, scope)
+        for name, workflow in workflows(root).items()
+        for job_id, job in workflow["jobs"].items()
+        for scope, level in job["permissions"].items()
+        if level == "write"
+    }
+    assert write == {
+        ("deploy.yml", "build", "packages"),
+        ("deploy.yml", "staging", "packages"),
+        ("deploy.yml", "production", "packages"),
+        ("monitor.yml", "retrain", "actions"),
+        ("retrain.yml", "retrain", "contents"),
+        ("retrain.yml", "retrain", "pull-requests"),
+    }
+
+
+def test_ci_gates_the_pull_request_against_its_base(rendered):
+    answers, root = rendered
+    ci = workflows(root)["ci.yml"]
+    assert [job["name"] for job in ci["jobs"].values()] == CI_JOB_NAMES
+    pipeline = ci["jobs"]["pipeline"]["steps"]
+    checkout = next(s for s in pipeline if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    gate = next(s for s in pipeline if "make gate" in s.get("run", ""))
+    assert gate["run"] == 'make gate BASE="$BASE"' and "github.base_ref" in gate["env"]["BASE"]
+    setups = [s for _, s in steps(ci) if s.get("uses", "").startswith("astral-sh/setup-uv@")]
+    assert {s["with"]["python-version"] for s in setups} == {answers.get("python_version", "3.11")}
+    assert all(s["with"]["enable-cache"] is True for s in setups)
+
+
+def test_deploy_goes_through_test_staging_and_approved_production(rendered):
+    answers, root = rendered
+    deploy = workflows(root)["deploy.yml"]
+    jobs = deploy["jobs"]
+    owner = answers.get("github_owner", "my-org")
+    repo = answers.get("github_repo", "my-ml-project")
+    assert deploy["env"]["IMAGE"] == f"ghcr.io/{owner}/{repo}".lower()
+    assert [jobs[j].get("environment") for j in ("build", "test", "staging", "production")] == [
+        None,
+        "test",
+        "staging",
+        "production",
+    ]
+    assert [jobs[j].get("needs") for j in ("test", "staging", "production")] == ["build", "test", "staging"]
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+    assert jobs["production"]["concurrency"] == {"group": "production", "cancel-in-progress": False}
+    assert jobs["production"]["if"] == "github.ref == 'refs/heads/main'"
+    runs = {job: [s.get("run", "") for s in jobs[job]["steps"]] for job in jobs}
+    assert any(r.startswith("make image") for r in runs["build"])
+    assert "make qa URL=http://127.0.0.1:8000" in runs["test"]
+    assert "make promote" in runs["production"]
+    for env in ("staging", "production"):
+        marked = [s for s in jobs[env]["steps"] if "replace with your target" in s.get("name", "")]
+        assert len(marked) == 1 and marked[0]["name"] == f"Deploy to {env} — replace with your target"
+        assert f'--tag "$IMAGE:{env}"' in marked[0]["run"]
+
+
+def test_monitor_starts_retraining_on_drift(rendered):
+    _, root = rendered
+    monitor = workflows(root)["monitor.yml"]
+    assert "schedule" in monitor[True] and "workflow_dispatch" in monitor[True]  # `on:` parses as True
+    drift = monitor["jobs"]["drift"]
+    assert drift["outputs"]["retrain"] == "${{ steps.drift.outputs.retrain }}"
+    assert any(s.get("id") == "drift" and s["run"] == "make drift" for s in drift["steps"])
+    assert any("reports/drift.html" in s.get("with", {}).get("path", "") for s in drift["steps"])
+    retrain = monitor["jobs"]["retrain"]
+    assert "needs.drift.outputs.retrain == 'true'" in retrain["if"]
+    assert retrain["steps"][-1]["run"].startswith("gh workflow run retrain.yml")
+    assert retrain["steps"][-1]["env"]["GH_TOKEN"] == "${{ github.token }}"
+
+
+def test_retrain_opens_a_pull_request(rendered):
+    _, root = rendered
+    retrain = workflows(root)["retrain.yml"]["jobs"]["retrain"]
+    scripts = [s.get("run", "") for s in retrain["steps"]]
+    assert "make retrain" in scripts
+    assert any("gh pr create" in s and "git push origin" in s for s in scripts)
+
+
+def test_dependabot_watches_actions_python_and_the_image(rendered):
+    _, root = rendered
+    config = yaml.safe_load((root / ".github/dependabot.yml").read_text())
+    assert {u["package-ecosystem"] for u in config["updates"]} == {"github-actions", "uv", "docker"}
+
+
+def codeowners(root: Path) -> dict[str, list[str]]:
+    rules = {}
+    for line in (root / ".github/CODEOWNERS").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            pattern, *owners = line.split()
+            rules[pattern] = owners
+    return rules
+
+
+def test_codeowners_route_each_phase_to_its_team(rendered):
+    answers, root = rendered
+    pkg = "my_ml_project"
+    team = {key: answers.get(key, "@" + answers.get("github_owner", "my-org")).split() for key in TEAMS}
+    rules = codeowners(root)
+    assert rules["*"] == team["team_ml"]
+    assert rules["/business/"] == team["team_business"]
+    assert rules["/data/"] == rules[f"/src/{pkg}/data/"] == team["team_data"]
+    assert rules[f"/src/{pkg}/training/"] == team["team_ml"]
+    for path in ("/.github/", "/infra/", "/Dockerfile", f"/src/{pkg}/deployment/", f"/src/{pkg}/monitoring/"):
+        assert rules[path] == team["team_ops"], path
+    unique = list(dict.fromkeys(team["team_ml"] + team["team_ops"]))
+    assert rules[f"/src/{pkg}/registry/"] == unique
+    for path in ("/dvc.yaml", "/dvc.lock", "/params.yaml"):
+        assert rules[path] == list(dict.fromkeys(team["team_data"] + team["team_ml"])), path
+
+
+# --------------------------------------------------------------------------------- the template's CI
+def test_template_ci_passes_the_same_audits():
+    assert zizmor(REPO_ROOT / ".github") == []
+    check_schema("vendor.github-workflows", *sorted((REPO_ROOT / ".github/workflows").glob("*.yml")))
+    assert_pinned(REPO_ROOT)
+    assert_least_privilege(REPO_ROOT)
+
+
+def test_template_and_generated_projects_pin_the_same_action_versions(rendered):
+    _, root = rendered
+    ours = {action: ref for action, ref, _ in pinned_actions(REPO_ROOT)}
+    theirs = {action: ref for action, ref, _ in pinned_actions(root)}
+    assert {a: theirs[a] for a in ours.keys() & theirs.keys()} == {
+        a: ours[a] for a in ours.keys() & theirs.keys()
+    }
+
+
+# --------------------------------------------------------------------------------- make github-setup
+FAKE_GH = """\
+#!{python}
+import json, os, sys
+argv = sys.argv[1:]
+payload = json.loads(sys.stdin.read() or "null") if "--input" in argv else None
+with open(os.environ["FAKE_GH_LOG"], "a") as log:
+    log.write(json.dumps({{"argv": argv, "payload": payload}}) + "\\n")
+endpoint = argv[3]
+ids = json.loads(os.environ.get("FAKE_GH_IDS", "{{}}"))
+if argv[2] == "GET":
+    if endpoint not in ids:
+        sys.stderr.write("gh: Not Found (HTTP 404)\\n")
+        sys.exit(1)
+    print(json.dumps({{"id": ids[endpoint], "url": "https://api.github.com/" + endpoint}}))
+else:
+    print(json.dumps({{"url": "https://api.github.com/" + endpoint}}))
+"""
+
+
+def fake_gh(folder: Path, ids: dict[str, int]) -> dict[str, str]:
+    """A `gh` on PATH that logs each call (argv and JSON payload) and answers lookups from ``ids``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "gh"
+    script.write_text(FAKE_GH.format(python=sys.executable))
+    script.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}", "FAKE_GH_LOG": str(folder / "calls.jsonl")}
+
+
+def calls(env: dict[str, str]) -> list[dict]:
+    log = Path(env["FAKE_GH_LOG"])
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def puts(env: dict[str, str]) -> dict[str, dict]:
+    return {c["argv"][3]: c["payload"] for c in calls(env) if c["argv"][:3] == ["api", "--method", "PUT"]}
+
+
+@pytest.fixture(scope="module")
+def team_project(tmp_path_factory):
+    return render(tmp_path_factory.mktemp("setup") / "project", **COMBINATIONS["reviewers-and-teams"])
+
+
+def setup_script(root: Path, env: dict[str, str], *args: str, ok: bool = True):
+    return run([sys.executable, "infra/github/setup.py", *args], root, {**os.environ, **env}, ok=ok)
+
+
+def assert_github_set_up(env: dict[str, str], repo: str, reviewers: list[dict]) -> None:
+    done = puts(env)
+    assert list(done) == [
+        f"repos/{repo}/environments/test",
+        f"repos/{repo}/environments/staging",
+        f"repos/{repo}/environments/production",
+        f"repos/{repo}/branches/main/protection",
+    ]
+    assert done[f"repos/{repo}/environments/test"] == done[f"repos/{repo}/environments/staging"] == {}
+    assert done[f"repos/{repo}/environments/production"] == {
+        "reviewers": reviewers,
+        "prevent_self_review": True,
+        "deployment_branch_policy": {"protected_branches": True, "custom_branch_policies": False},
+    }
+    protection = done[f"repos/{repo}/branches/main/protection"]
+    assert protection["required_status_checks"] == {"strict": True, "contexts": CI_JOB_NAMES}
+    assert protection["required_pull_request_reviews"]["require_code_owner_reviews"] is True
+    assert protection["allow_force_pushes"] is False and protection["restrictions"] is None
+
+
+def test_github_setup_creates_environments_reviewers_and_protection(team_project, tmp_path):
+    ids = {"users/alice": 101, "orgs/acme/teams/release-leads": 202, "users/bob": 303}
+    env = {**fake_gh(tmp_path / "bin", ids), "FAKE_GH_IDS": json.dumps(ids)}
+    done = setup_script(team_project, env)
+    assert "environment production: ok (3 required reviewers)" in done.stdout
+    lookups = [c["argv"][3] for c in calls(env) if c["argv"][2] == "GET"]
+    assert lookups == ["users/alice", "orgs/acme/teams/release-leads", "users/bob"]
+    assert_github_set_up(
+        env,
+        "Acme/Churn.Model",
+        [{"type": "User", "id": 101}, {"type": "Team", "id": 202}, {"type": "User", "id": 303}],
+    )
+
+
+def test_required_checks_are_the_ci_job_names(team_project):
+    source = (team_project / "infra/github/setup.py").read_text()
+    names = [job["name"] for job in workflows(team_project)["ci.yml"]["jobs"].values()]
+    assert f"REQUIRED_CHECKS = {json.dumps(names)}" in source
+
+
+def test_github_setup_stops_on_an_unknown_team(team_project, tmp_path):
+    ids = {"users/alice": 101, "users/bob": 303}  # no team acme/release-leads
+    env = {**fake_gh(tmp_path / "bin", ids), "FAKE_GH_IDS": json.dumps(ids)}
+    failed = setup_script(team_project, env, ok=False)
+    assert failed.returncode == 1
+    assert (
+        "production reviewer 'acme/release-leads' is not an existing team of that organisation"
+        in failed.stderr
+    )
+    assert "gh: Not Found (HTTP 404)" in failed.stderr and "production_reviewers" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert puts(env) == {}, "nothing may be changed before every reviewer is known"
+
+
+def test_github_setup_without_gh_says_how_to_get_it(team_project, tmp_path):
+    failed = setup_script(team_project, {"PATH": str(tmp_path)}, ok=False)
+    assert failed.returncode == 1 and "the GitHub CLI `gh` is not on PATH" in failed.stderr
+
+
+def test_github_setup_dry_run_changes_nothing(team_project, tmp_path):
+    env = fake_gh(tmp_path / "bin", {})
+    done = setup_script(team_project, env, "--dry-run", "--allow-self-review")
+    assert calls(env) == []
+    assert "gh api --method PUT repos/Acme/Churn.Model/environments/production --input -" in done.stdout
+    assert '"prevent_self_review": false' in done.stdout and '"type": "Team"' in done.stdout
+
+
+# --------------------------------------------------------------------------------- real make targets
+@pytest.mark.slow
+def test_make_validate_and_make_github_setup_in_a_set_up_project(tmp_path, project_env):
+    root = render(tmp_path / "project")
+    run(["make", "setup"], root, project_env)
+    passed = run(["make", "validate"], root, project_env)
+    assert "Running stage 'validate'" in passed.stdout
+    assert json.loads((root / "reports/validation.json").read_text())["success"] is True
+
+    suite_file = root / "data/expectations/raw.json"
+    suite = json.loads(suite_file.read_text())
+    suite["expectations"].append(
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "mean_radius", "max_value": 1}}
+    )
+    suite_file.write_text(json.dumps(suite, indent=2))
+    failed = run(["make", "validate"], root, project_env, ok=False)
+    assert failed.returncode != 0
+    assert "expect_column_values_to_be_between on column 'mean_radius'" in failed.stderr
+
+    ids = {"users/my-org": 7}
+    env = {**project_env, **fake_gh(tmp_path / "bin", ids), "FAKE_GH_IDS": json.dumps(ids)}
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{project_env['PATH']}"
+    run(["make", "github-setup"], root, env)
+    assert_github_set_up(env, "my-org/my-ml-project", [{"type": "User", "id": 7}])
