@@ -1,0 +1,240 @@
+"""Deployment QA in the test environment: check a running service end to end.
+
+``qa --url URL`` runs, against the service at URL and the pipeline's held-out data:
+(a) online requests: /health answers, a few held-out rows get one prediction each;
+(b) malformed requests (missing or unknown column, wrong type, empty list, no ``instances``,
+not JSON) get a 4xx answer: a 2xx or a 5xx fails;
+(c) the load test (``loadtest`` in params.yaml) against ``service`` in business/kpis.yaml;
+(d) the responsible-AI check (``fairness`` in business/kpis.yaml) when it is configured;
+(e) batch scoring of the held-out file (the ``score`` command), which must agree with the service.
+Writes ``paths.qa`` (and a markdown table to the GitHub job summary); fails listing every failed check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import load_kpis, load_params, path
+from ..errors import GateError
+from . import loadtest
+
+ONLINE_ROWS = 5
+
+
+def _check(name: str, passed: bool, detail: str) -> dict[str, Any]:
+    return {"check": name, "passed": bool(passed), "detail": detail}
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def check_online(client: loadtest.Client, rows: list[dict[str, Any]]) -> tuple[list[dict], list | None]:
+    """/health, then one request with a few held-out rows: ``(checks, predictions)``."""
+    status, body = client.request("GET", "/health")
+    health = _json(body) or {}
+    checks = [
+        _check(
+            "health",
+            status == 200 and health.get("status") == "ok",
+            f"HTTP {status}, model {health.get('model', '?')}",
+        )
+    ]
+    sample = rows[:ONLINE_ROWS]
+    status, body = client.post_json("/predict", {"instances": sample})
+    answer = _json(body) or {}
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    ok = 200 <= status < 300 and isinstance(predictions, list) and len(predictions) == len(sample)
+    detail = f"HTTP {status}, {len(predictions) if isinstance(predictions, list) else 'no'} predictions"
+    if "probabilities" in answer:
+        ok = ok and len(answer["probabilities"]) == len(sample)
+        detail += " with probabilities"
+    checks.append(_check(f"predict {len(sample)} held-out rows", ok, detail + f" for {len(sample)} rows"))
+    return checks, predictions if ok else None
+
+
+def malformed_requests(row: dict[str, Any]) -> dict[str, tuple[bytes, str]]:
+    """Requests the service must refuse with a 4xx: name -> (body, content type)."""
+    first = next(iter(row))
+    numeric = next(
+        (k for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)), None
+    )
+    wrong = {**row, numeric: "not a number"} if numeric else {**row, first: {"nested": "object"}}
+    missing = {k: v for k, v in row.items() if k != first}
+
+    def encode(payload: Any) -> tuple[bytes, str]:
+        return json.dumps(payload).encode(), "application/json"
+
+    return {
+        f"missing column {first}": encode({"instances": [missing]}),
+        "unknown column": encode({"instances": [{**row, "not_a_model_column": 1}]}),
+        f"wrong type in {numeric or first}": encode({"instances": [wrong]}),
+        "empty list": encode({"instances": []}),
+        "no instances key": encode({"rows": [row]}),
+        "not JSON": (b"this is not json", "application/json"),
+    }
+
+
+def check_malformed(client: loadtest.Client, row: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    for name, (body, content_type) in malformed_requests(row).items():
+        status, answer = client.request("POST", "/predict", body, content_type)
+        message = answer.decode("utf-8", "replace").strip().replace("\n", " ")
+        checks.append(
+            _check(
+                f"malformed: {name}",
+                400 <= status < 500,
+                f"HTTP {status} (want 4xx): {message[:120]}",
+            )
+        )
+    return checks
+
+
+def check_load(url: str, rows, params: dict[str, Any], kpis: dict[str, Any]) -> tuple[dict, dict]:
+    settings = params.get("loadtest") or {}
+    result = loadtest.load_test(
+        url, rows, kpis, int(settings.get("requests", 400)), int(settings.get("concurrency", 4))
+    )
+    limits = ", ".join(f"{c['metric']} {c['value']} (max {c.get('max', '-')})" for c in result["checks"])
+    failures = f"; failures: {result['failures']}" if result["failures"] else ""
+    detail = f"{loadtest.describe(result)}; limits: {limits or 'none configured'}{failures}"
+    return _check("load test", result["passed"], detail), result
+
+
+def check_fairness(params: dict[str, Any], kpis: dict[str, Any]) -> tuple[dict, dict]:
+    from . import fairness
+
+    result = fairness.run(params, kpis)
+    if not result.get("configured"):
+        return _check("responsible AI", True, result["message"]), result
+    failed = fairness.failures(result)
+    differences = ", ".join(f"{m} {v}" for m, v in result["difference"].items() if v is not None)
+    detail = "; ".join(failed) if failed else f"groups of {result['sensitive_feature']}: {differences}"
+    return _check("responsible AI", not failed, detail), result
+
+
+def check_batch(params: dict[str, Any], online: list | None) -> dict[str, Any]:
+    """Score the held-out file with the batch scorer; it must score every row, and agree with the
+    service on the rows sent online."""
+    import pandas as pd
+
+    from .batch import score  # the `score` command
+
+    source = path(params, "test")
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "scores.csv"
+        score(source, target)
+        scored = pd.read_csv(target)
+    rows = sum(1 for _ in source.open(encoding="utf-8")) - 1
+    ok = len(scored) == rows
+    detail = f"{len(scored)} of {rows} held-out rows scored"
+    if ok and online:
+        column = "prediction" if "prediction" in scored.columns else scored.columns[-1]
+        batch = scored[column].head(len(online)).tolist()
+        same = all(_same(a, b) for a, b in zip(batch, online, strict=True))
+        ok = same
+        detail += "; agrees with the service" if same else f"; differs from the service: {batch} vs {online}"
+    return _check("batch scoring", ok, detail)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+    return str(a) == str(b)
+
+
+def run_qa(url: str, params: dict[str, Any], kpis: dict[str, Any], batch: bool = True) -> dict[str, Any]:
+    """Every check; the report (``passed`` says whether all passed). Raises nothing for a failed check."""
+    import http.client
+
+    rows = loadtest.held_out_rows(params)
+    if not rows:
+        raise GateError(f"{params['paths']['test']} has no rows: run the pipeline first (make repro)")
+    report: dict[str, Any] = {"url": url, "checked_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    checks: list[dict[str, Any]] = []
+    client = loadtest.Client(url)
+    online = None
+    try:
+        online_checks, online = check_online(client, rows)
+        checks += online_checks
+        checks += check_malformed(client, rows[0])
+        load, report["loadtest"] = check_load(url, rows, params, kpis)
+        checks.append(load)
+    except (OSError, http.client.HTTPException) as error:
+        checks.append(_check("service reachable", False, f"{url}: {type(error).__name__}: {error}"))
+    finally:
+        client.close()
+    fair, report["fairness"] = check_fairness(params, kpis)
+    checks.append(fair)
+    if batch:
+        checks.append(check_batch(params, online))
+    report["checks"] = checks
+    report["passed"] = all(c["passed"] for c in checks)
+    return report
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"### Deployment QA of `{report['url']}`",
+        "",
+        "| check | result | detail |",
+        "|---|---|---|",
+    ]
+    for check in report["checks"]:
+        detail = check["detail"].replace("|", "\\|")
+        lines.append(f"| {check['check']} | {'pass' if check['passed'] else '**FAIL**'} | {detail} |")
+    load = report.get("loadtest")
+    if load:
+        latency = load["latency_ms"]
+        lines += [
+            "",
+            "| load test | p50 ms | p95 ms | p99 ms | req/s | error rate |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| {load['requests']} requests, concurrency {load['concurrency']} | {latency['p50']} "
+            f"| {latency['p95']} | {latency['p99']} | {load['requests_per_s']} | {load['error_rate']:.2%} |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    params = load_params()
+    serving = params.get("serving") or {}
+    options = parser(__doc__, "qa")
+    options.add_argument(
+        "--url",
+        default=f"http://{serving.get('host', '127.0.0.1')}:{serving.get('port', 8000)}",
+        help="the running service (default: serving.host and serving.port in params.yaml)",
+    )
+    options.add_argument("--no-batch", action="store_true", help="skip the batch-scoring check")
+    args = options.parse_args(argv)
+    kpis = load_kpis()
+    report = run_qa(args.url.rstrip("/"), params, kpis, batch=not args.no_batch)
+    out = path(params, "qa")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    table = to_markdown(report)
+    print(table)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        from . import fairness
+
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(table)
+            if report["fairness"].get("configured"):
+                handle.write("\n" + fairness.to_markdown(report["fairness"]))
+    failed = [c for c in report["checks"] if not c["passed"]]
+    if failed:
+        lines = "\n".join(f"  - {c['check']}: {c['detail']}" for c in failed)
+        raise GateError(f"{len(failed)} of {len(report['checks'])} QA checks failed:\n{lines}")
+    print(f"QA passed ({len(report['checks'])} checks); report written to {params['paths']['qa']}")
+    return 0

@@ -1,0 +1,1 @@
+"""Monitoring: data drift of production inputs, and the retraining trigger."""

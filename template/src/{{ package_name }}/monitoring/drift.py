@@ -1,0 +1,222 @@
+"""Monitoring: data drift of production inputs against the training data (Evidently).
+
+Reference: the training split (``paths.train``, target dropped). Current: the ``inputs`` of the
+service's prediction log (JSON Lines under ``paths.predictions``), or ``--current`` (a CSV file or
+another log directory); ``--days N`` keeps the last N days of log lines. Evidently's DataDriftPreset
+tests each column; the share of drifted columns is compared with ``monitoring.drift_share.max`` in
+``business/kpis.yaml``. Writes the HTML report (``paths.drift_report``) and the verdict
+(``paths.drift``: drift share, drifted columns, ``retrain``), and in GitHub Actions appends
+``retrain=true|false`` to ``$GITHUB_OUTPUT``. Exits 0 either way (the workflow branches on the output;
+``--fail-on-drift`` fails instead), but fails when there is no production data at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..config import load_kpis, load_params, path, project_root
+from ..errors import GateError
+
+
+def read_log(directory: Path, days: int | None = None, now: datetime | None = None):
+    """The ``inputs`` of every prediction-log line under ``directory`` (``*.jsonl``), one row per line,
+    optionally only the lines of the last ``days`` days. Returns ``(frame, skipped_lines)``."""
+    import pandas as pd
+
+    since = (now or datetime.now(UTC)) - timedelta(days=days) if days is not None else None
+    rows, skipped = [], 0
+    for file in sorted(directory.rglob("*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                inputs = record["inputs"]
+                if since is not None and _timestamp(record["ts"]) < since:
+                    continue
+            except (ValueError, KeyError, TypeError):
+                skipped += 1
+                continue
+            if isinstance(inputs, dict):
+                rows.append(inputs)
+            else:
+                skipped += 1
+    return pd.DataFrame(rows), skipped
+
+
+def _timestamp(text: str) -> datetime:
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def align(reference, current):
+    """``current`` restricted to the reference columns, cast to the reference types where possible.
+    Returns ``(current, missing_columns)``."""
+    import pandas as pd
+
+    missing = [c for c in reference.columns if c not in current.columns]
+    current = current[[c for c in reference.columns if c in current.columns]].copy()
+    for column in current.columns:
+        if pd.api.types.is_numeric_dtype(reference[column]):
+            current[column] = pd.to_numeric(current[column], errors="coerce")
+    return current, missing
+
+
+def detect(reference, current, max_share: float) -> tuple[dict[str, Any], Any]:
+    """Evidently's data drift of ``current`` against ``reference``: ``(verdict, snapshot)``."""
+    import warnings
+
+    import pandas as pd
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    numeric = [c for c in reference.columns if pd.api.types.is_numeric_dtype(reference[c])]
+    categorical = [c for c in reference.columns if c not in numeric]
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        snapshot = Report([DataDriftPreset(drift_share=max_share)], include_tests=True).run(
+            reference_data=Dataset.from_pandas(reference, data_definition=definition),
+            current_data=Dataset.from_pandas(current, data_definition=definition),
+        )
+    result = snapshot.dict()
+    columns = {}
+    for test in result["tests"]:  # one "Value Drift for column X" test per column; FAIL = drifted
+        params = (test.get("metric_config") or {}).get("params") or {}
+        if params.get("type", "").endswith("ValueDrift"):
+            columns[params["column"]] = {
+                "drifted": test["status"] == "FAIL",
+                "method": params.get("method"),
+                "threshold": params.get("threshold"),
+            }
+    scores = {
+        m["config"]["column"]: m["value"]
+        for m in result["metrics"]
+        if m["config"].get("type", "").endswith("ValueDrift")
+    }
+    for column, score in scores.items():
+        if column in columns:
+            columns[column]["score"] = round(float(score), 6)
+    drifted = [c for c, info in columns.items() if info["drifted"]]
+    share = len(drifted) / len(columns) if columns else 0.0
+    verdict = {
+        "drift_share": round(share, 4),
+        "threshold": max_share,
+        "retrain": share > max_share,
+        "drifted_columns": drifted,
+        "columns": columns,
+    }
+    return verdict, snapshot
+
+
+def current_data(params: dict[str, Any], source: str | None, days: int | None):
+    """The production inputs: ``(frame, description)``; a CSV file or a prediction-log directory."""
+    import pandas as pd
+
+    root = project_root()
+    location = Path(source) if source else path(params, "predictions")
+    if not location.is_absolute():
+        location = root / location
+    shown = location.relative_to(root).as_posix() if location.is_relative_to(root) else str(location)
+    if location.is_file():
+        frame = pd.read_csv(location)
+        return frame.drop(columns=[params["data"]["target"]], errors="ignore"), shown
+    if not location.is_dir():
+        return pd.DataFrame(), shown
+    frame, skipped = read_log(location, days)
+    if skipped:
+        print(f"warning: skipped {skipped} unreadable prediction-log lines in {shown}")
+    return frame, f"{shown} (prediction log{f', last {days} days' if days is not None else ''})"
+
+
+def write_outputs(params: dict[str, Any], verdict: dict[str, Any], snapshot) -> None:
+    report = path(params, "drift_report")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.save_html(str(report))
+    out = path(params, "drift")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
+    github_output = os.environ.get("GITHUB_OUTPUT")
+    if github_output:
+        with open(github_output, "a", encoding="utf-8") as handle:
+            handle.write(f"retrain={'true' if verdict['retrain'] else 'false'}\n")
+            handle.write(f"drift_share={verdict['drift_share']}\n")
+
+
+def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None, days: int | None = None):
+    """Compare production inputs with the training data; write the report and the verdict."""
+    import pandas as pd
+
+    target = params["data"]["target"]
+    reference = pd.read_csv(path(params, "train")).drop(columns=[target], errors="ignore")
+    current, description = current_data(params, source, days)
+    if current.empty:
+        raise GateError(
+            f"no production data in {description}: nothing to compare with the training data. "
+            "Serve the model (the service logs every prediction there), or point --current at a CSV "
+            "file or a prediction-log directory"
+        )
+    current, missing = align(reference, current)
+    if current.shape[1] == 0:
+        raise GateError(f"the production data in {description} has none of the model's input columns")
+    max_share = float(((kpis.get("monitoring") or {}).get("drift_share") or {}).get("max", 0.3))
+    verdict, snapshot = detect(reference[current.columns], current, max_share)
+    verdict = {
+        "reference": params["paths"]["train"],
+        "current": description,
+        "rows": {"reference": len(reference), "current": len(current)},
+        "missing_columns": missing,
+        **verdict,
+        "report": params["paths"]["drift_report"],
+        "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_outputs(params, verdict, snapshot)
+    return verdict
+
+
+def describe(verdict: dict[str, Any]) -> str:
+    drifted = verdict["drifted_columns"]
+    lines = [
+        f"drift: {len(drifted)} of {len(verdict['columns'])} columns drifted "
+        f"(share {verdict['drift_share']:.2f}, retrain above {verdict['threshold']}), "
+        f"{verdict['rows']['current']} production rows against {verdict['rows']['reference']} training rows",
+    ]
+    if drifted:
+        lines.append("drifted columns: " + ", ".join(drifted))
+    if verdict["missing_columns"]:
+        lines.append("columns missing from the production data: " + ", ".join(verdict["missing_columns"]))
+    if verdict["rows"]["current"] < 30:
+        lines.append("warning: fewer than 30 production rows, the verdict is unreliable")
+    lines.append(
+        "VERDICT: drift above the threshold: RETRAIN (make retrain)"
+        if verdict["retrain"]
+        else "VERDICT: no significant drift: no retraining needed"
+    )
+    lines.append(f"report: {verdict['report']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    options = parser(__doc__, "drift")
+    options.add_argument(
+        "--current", help="a CSV file or a prediction-log directory (default: paths.predictions)"
+    )
+    options.add_argument("--days", type=int, help="only the prediction-log lines of the last N days")
+    options.add_argument(
+        "--fail-on-drift", action="store_true", help="exit 1 when retraining is needed (for local use)"
+    )
+    args = options.parse_args(argv)
+    verdict = run(load_params(), load_kpis(), args.current, args.days)
+    print(describe(verdict))
+    if args.fail_on_drift and verdict["retrain"]:
+        raise GateError(
+            f"{len(verdict['drifted_columns'])} of {len(verdict['columns'])} columns drifted "
+            f"(share {verdict['drift_share']:.2f} > {verdict['threshold']}): retrain the model"
+        )
+    return 0
