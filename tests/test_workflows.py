@@ -345,7 +345,8 @@ if argv[2] == "GET":
     if endpoint not in ids:
         sys.stderr.write("gh: Not Found (HTTP 404)\\n")
         sys.exit(1)
-    print(json.dumps({{"id": ids[endpoint], "url": "https://api.github.com/" + endpoint}}))
+    answer = ids[endpoint] if isinstance(ids[endpoint], dict) else {{"id": ids[endpoint], "type": "User"}}
+    print(json.dumps(answer))
 else:
     print(json.dumps({{"url": "https://api.github.com/" + endpoint}}))
 """
@@ -430,6 +431,25 @@ def test_github_setup_stops_on_an_unknown_team(team_project, tmp_path):
     assert "gh: Not Found (HTTP 404)" in failed.stderr and "production_reviewers" in failed.stderr
     assert "Traceback" not in failed.stderr
     assert puts(env) == {}, "nothing may be changed before every reviewer is known"
+
+
+def test_github_setup_refuses_an_organisation_as_a_user_reviewer(tmp_path):
+    root = render(tmp_path / "project")  # the default reviewer is github_owner: "my-org"
+    ids = {"users/my-org": {"id": 9, "type": "Organization"}}
+    env = {**fake_gh(tmp_path / "bin", ids), "FAKE_GH_IDS": json.dumps(ids)}
+    failed = setup_script(root, env, ok=False)
+    assert failed.returncode == 1
+    assert "production reviewer 'my-org' is an organisation, not a user" in failed.stderr
+    assert "my-org/<team-slug>" in failed.stderr and puts(env) == {}
+
+
+def test_github_setup_warns_a_single_reviewer_about_self_review(tmp_path):
+    root = render(tmp_path / "project", github_owner="octocat")
+    ids = {"users/octocat": 583231}
+    env = {**fake_gh(tmp_path / "bin", ids), "FAKE_GH_IDS": json.dumps(ids)}
+    done = setup_script(root, env)
+    assert "cannot approve a deployment they started" in done.stdout and "--allow-self-review" in done.stdout
+    assert_github_set_up(env, "octocat/my-ml-project", [{"type": "User", "id": 583231}])
 
 
 def test_github_setup_without_gh_says_how_to_get_it(team_project, tmp_path):
