@@ -1,7 +1,7 @@
 """GitHub side of generated projects: workflows, Dependabot, CODEOWNERS, `make github-setup`.
 
 Every rendered workflow (per answer combination) and the template's own CI pass zizmor (offline)
-and the GitHub JSON schemas with zero findings; every `make` target a step calls exists; actions are
+(offline, pedantic persona) and the GitHub JSON schemas with zero findings; every `make` target a step calls exists; actions are
 pinned by commit SHA; checkouts keep no credentials; permissions are granted per job only.
 `infra/github/setup.py` runs against a fake `gh` that records its calls. One slow test sets up a
 project and runs `make validate` (passing, then failing) and `make github-setup` for real.
@@ -76,7 +76,7 @@ def steps(workflow: dict):
 
 def zizmor(*paths: Path) -> list[dict]:
     done = subprocess.run(
-        [tool("zizmor"), "--offline", "--format", "json", *map(str, paths)],
+        [tool("zizmor"), "--offline", "--persona", "pedantic", "--format", "json", *map(str, paths)],
         capture_output=True,
         text=True,
         env={**os.environ, "NO_COLOR": "1"},
