@@ -1,8 +1,9 @@
 """GitHub side of generated projects: workflows, Dependabot, CODEOWNERS, `make github-setup`.
 
-Every rendered workflow (per answer combination) and the template's own CI pass zizmor (offline)
-(offline, pedantic persona) and the GitHub JSON schemas with zero findings; every `make` target a step calls exists; actions are
-pinned by commit SHA; checkouts keep no credentials; permissions are granted per job only.
+Every rendered workflow (per answer combination) and the template's own CI pass zizmor (offline,
+pedantic persona) and GitHub's JSON schemas with zero findings; every `make` target a step calls
+exists; actions are pinned by commit SHA; checkouts keep no credentials; permissions are granted
+per job only.
 `infra/github/setup.py` runs against a fake `gh` that records its calls. One slow test sets up a
 project and runs `make validate` (passing, then failing) and `make github-setup` for real.
 """
