@@ -340,6 +340,8 @@ argv = sys.argv[1:]
 payload = json.loads(sys.stdin.read() or "null") if "--input" in argv else None
 with open(os.environ["FAKE_GH_LOG"], "a") as log:
     log.write(json.dumps({{"argv": argv, "payload": payload}}) + "\\n")
+if argv[0] != "api":  # gh auth setup-git, gh pr create, gh workflow run
+    sys.exit(0)
 endpoint = argv[3]
 ids = json.loads(os.environ.get("FAKE_GH_IDS", "{{}}"))
 if argv[2] == "GET":
@@ -490,3 +492,53 @@ def test_make_validate_and_make_github_setup_in_a_set_up_project(tmp_path, proje
     env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{project_env['PATH']}"
     run(["make", "github-setup"], root, env)
     assert_github_set_up(env, "my-org/my-ml-project", [{"type": "User", "id": 7}])
+
+
+# --------------------------------------------------------------------------------- the steps' shell
+def step_script(root: Path, workflow: str, job: str, name_part: str) -> str:
+    job_steps = workflows(root)[workflow]["jobs"][job]["steps"]
+    return next(s["run"] for s in job_steps if name_part in s.get("name", ""))
+
+
+def test_monitor_compares_only_when_there_are_prediction_logs(team_project, tmp_path):
+    script = step_script(team_project, "monitor.yml", "drift", "Fetch the production prediction logs")
+    outputs = []
+    for logs in (False, True):
+        if logs:
+            (team_project / "logs/predictions").mkdir(parents=True, exist_ok=True)
+            (team_project / "logs/predictions/2026-01-01.jsonl").write_text('{"inputs": {}}\n')
+        output = tmp_path / f"output-{logs}"
+        output.touch()
+        done = run(["bash", "-e", "-c", script], team_project, {**os.environ, "GITHUB_OUTPUT": str(output)})
+        outputs.append((output.read_text(), done.stdout))
+    shutil.rmtree(team_project / "logs")
+    assert outputs[0][0] == "" and "No production prediction logs" in outputs[0][1]
+    assert outputs[1][0] == "found=true\n"
+
+
+def test_retrain_step_pushes_a_branch_and_opens_a_pull_request(team_project, tmp_path):
+    script = step_script(team_project, "retrain.yml", "retrain", "Open a pull request")
+    project = tmp_path / "project"
+    shutil.copytree(team_project, project)
+    env = {**os.environ, **fake_gh(tmp_path / "bin", {}), "GITHUB_RUN_ID": "42", "GITHUB_REF_NAME": "main"}
+    env["GH_TOKEN"] = "token-from-the-secret"
+    remote = tmp_path / "remote.git"
+    run(["git", "init", "--quiet", "--bare", str(remote)], tmp_path, env)
+    for command in (
+        ["git", "init", "--quiet", "--initial-branch", "main"],
+        ["git", "add", "--all"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "init"],
+        ["git", "remote", "add", "origin", str(remote)],
+    ):
+        run(command, project, env)
+
+    unchanged = run(["bash", "-e", "-c", script], project, env)
+    assert "Nothing changed" in unchanged.stdout and calls(env) == []
+
+    (project / "dvc.lock").write_text("schema: '2.0'\n")  # what `make retrain` changes
+    run(["bash", "-e", "-c", script], project, env)
+    assert [c["argv"][:2] for c in calls(env)] == [["auth", "setup-git"], ["pr", "create"]]
+    pr = calls(env)[1]["argv"]
+    assert pr[pr.index("--base") + 1] == "main" and pr[pr.index("--head") + 1] == "retrain/run-42"
+    pushed = run(["git", "show", "--stat", "--format=%an %s", "retrain/run-42"], remote, env).stdout
+    assert "github-actions[bot] Retrain on fresh data (run 42)" in pushed and "dvc.lock" in pushed
