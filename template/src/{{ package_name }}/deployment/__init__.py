@@ -1,0 +1,1 @@
+"""Deployment (D): the prediction service, batch scoring, packaging and QA of the model."""

@@ -1,0 +1,81 @@
+"""Deployment: batch-score a CSV file with the served model.
+
+``score --input IN.csv --output OUT.csv`` loads the model the service would load (``model.py``:
+``MODEL_URI``, ``MODEL_DIR`` or the pipeline's model), drops the target column if the file has it,
+checks the columns against the model's input signature (a missing or unknown column, or text in a
+numeric column, stops it with a message naming the column) and writes the input rows with a
+``prediction`` column (and ``probability_<class>`` columns for a classifier).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import load_params
+from ..errors import GateError
+from . import model as model_module
+
+
+def check_columns(frame, served: model_module.ServedModel) -> None:
+    """Refuse a frame whose columns or column types do not match the signature."""
+    from pandas.api import types
+
+    missing = [c for c in served.columns if c not in frame.columns]
+    unknown = [c for c in frame.columns if c not in served.types]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s) {', '.join(map(repr, missing))}")
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(map(repr, unknown))}")
+    for name, kind in served.types.items():
+        if name in frame.columns and kind in model_module.NUMERIC and frame[name].notna().any():
+            column = frame[name]
+            if not types.is_numeric_dtype(column) or types.is_bool_dtype(column):
+                problems.append(f"column {name!r} must be numeric ({kind}), found {column.dtype}")
+    if problems:
+        raise GateError("cannot score: " + "; ".join(problems))
+
+
+def score(source: Path, target: Path, params: dict[str, Any] | None = None, served=None):
+    """Score ``source`` into ``target``; returns the scored frame."""
+    import pandas as pd
+
+    params = params if params is not None else load_params()
+    served = served if served is not None else model_module.load(params)
+    frame = pd.read_csv(source)
+    frame = frame.drop(columns=[params["data"]["target"]], errors="ignore")
+    check_columns(frame, served)
+    features = frame[served.columns]
+    if len(features):
+        predictions, probabilities = served.predict(features)
+    else:
+        predictions, probabilities = [], None
+    scored = frame.copy()
+    scored["prediction"] = predictions
+    if probabilities is not None:
+        for index, label in enumerate(served.classes):
+            scored[f"probability_{label}"] = [row[index] for row in probabilities]
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scored.to_csv(target, index=False)
+    return scored
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    options = parser(__doc__, "score")
+    options.add_argument("--input", required=True, type=Path, help="CSV file with the model's input columns")
+    options.add_argument("--output", required=True, type=Path, help="CSV file to write (input + prediction)")
+    args = options.parse_args(argv)
+    if not args.input.is_file():
+        raise GateError(f"no input file {args.input}")
+    params = load_params()
+    try:
+        served = model_module.load(params)
+    except (FileNotFoundError, ValueError) as error:
+        raise GateError(f"cannot score: {error}") from error
+    scored = score(args.input, args.output, params, served)
+    print(f"scored {len(scored)} rows of {args.input} with {served.source} -> {args.output}")
+    return 0

@@ -1,0 +1,231 @@
+"""The served model: loading it with its input signature, checking requests, predicting.
+
+Where the model comes from, first match wins:
+1. ``MODEL_URI`` (environment) or ``serving.model_uri`` (params.yaml), e.g. ``models:/<name>@champion``:
+   loaded with ``mlflow.sklearn.load_model``; the signature is the MLflow model's;
+2. ``MODEL_DIR`` (environment): a folder written by ``package`` (``model.joblib``, ``signature.json``,
+   ``metadata.json``), which is what the serving image holds;
+3. the pipeline's outputs ``paths.model`` and ``paths.signature``.
+
+Requests are checked against the signature before anything else: a row with a missing or unknown
+column or a value of the wrong type is refused with a message naming the row and the column
+(``null`` is a missing value, which the model's imputers fill in).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import load_params, path, project_root
+
+MODEL_FILE, SIGNATURE_FILE, METADATA_FILE = "model.joblib", "signature.json", "metadata.json"
+NUMERIC = {"double", "float", "long", "integer"}
+
+
+class RequestError(ValueError):
+    """A request the model cannot score; the message says what is wrong."""
+
+
+@dataclass
+class ServedModel:
+    model: Any
+    signature: list[dict[str, Any]]
+    source: str
+    columns: list[str] = field(init=False)
+    types: dict[str, str] = field(init=False)
+    classes: list[Any] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.columns = [spec["name"] for spec in self.signature]
+        self.types = {spec["name"]: spec["type"] for spec in self.signature}
+        classes = getattr(self.model, "classes_", None)
+        usable = classes is not None and hasattr(self.model, "predict_proba")
+        self.classes = [_plain(c) for c in classes] if usable else None
+        # A fitted sklearn Pipeline: preprocess once, then ask the final estimator for both
+        # predictions and probabilities (exactly what Pipeline.predict/predict_proba compute).
+        steps = getattr(self.model, "steps", None)
+        self._split = (self.model[:-1], steps[-1][1]) if steps and len(steps) > 1 else None
+
+    @property
+    def task(self) -> str:
+        return "classification" if self.classes is not None else "regression"
+
+    def frame(self, rows: list[dict[str, Any]]):
+        """A DataFrame of validated rows, column by column, with the dtypes the model was trained on."""
+        import numpy as np
+        import pandas as pd
+
+        data = {}
+        for name in self.columns:
+            values = [row[name] for row in rows]
+            kind = self.types[name]
+            if kind in NUMERIC:
+                floating = kind in ("double", "float") or None in values
+                data[name] = np.asarray(values, dtype=np.float64 if floating else np.int64)
+            else:
+                data[name] = np.asarray([np.nan if v is None else v for v in values], dtype=object)
+        return pd.DataFrame(data, copy=False)
+
+    def predict(self, frame) -> tuple[list[Any], list[list[float]] | None]:
+        """``(predictions, probabilities or None)`` as plain Python values."""
+        if self._split is not None:
+            preprocess, estimator = self._split
+            features = preprocess.transform(frame)
+        else:
+            estimator, features = self.model, frame
+        predictions = estimator.predict(features).tolist()
+        if self.classes is None:
+            return predictions, None
+        return predictions, estimator.predict_proba(features).tolist()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+# ------------------------------------------------------------------------------------- loading
+def model_uri(params: dict[str, Any]) -> str:
+    return os.environ.get("MODEL_URI") or (params.get("serving") or {}).get("model_uri") or ""
+
+
+def read_signature(file: Path) -> list[dict[str, Any]]:
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"no input signature at {file}: run the pipeline (make repro) or make package"
+        )
+    signature = json.loads(file.read_text(encoding="utf-8"))
+    if not isinstance(signature, list) or not all(isinstance(s, dict) and "name" in s for s in signature):
+        raise ValueError(f"{file} is not an input signature (a list of {{name, type}} objects)")
+    return signature
+
+
+def from_registry(uri: str, params: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """The sklearn model and its input signature from MLflow (``models:/<name>@<alias>``, ``runs:/...``)."""
+    import mlflow
+
+    from ..registry.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri(params["tracking"]))
+    try:
+        info = mlflow.models.get_model_info(uri)
+        model = mlflow.sklearn.load_model(uri)
+    except Exception as error:  # MlflowException, OSError, ...: say which URI failed
+        raise ValueError(f"cannot load {uri} from {mlflow.get_tracking_uri()}: {error}") from error
+    if info.signature is None or info.signature.inputs is None:
+        raise ValueError(f"{uri} was logged without an input signature")
+    return model, info.signature.inputs.to_dict()
+
+
+def _shown(file: Path) -> str:
+    root = project_root()
+    return file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)
+
+
+def load(params: dict[str, Any] | None = None) -> ServedModel:
+    """The model to serve (see the module docstring for where it comes from)."""
+    import joblib
+
+    params = params if params is not None else load_params()
+    uri = model_uri(params)
+    if uri:
+        model, signature = from_registry(uri, params)
+        return ServedModel(model, signature, uri)
+    folder = os.environ.get("MODEL_DIR")
+    if folder:
+        folder_path = Path(folder)
+        metadata_file = folder_path / METADATA_FILE
+        metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
+        source = f"{_shown(folder_path)} ({metadata.get('source', 'packaged')})"
+        model_file, signature_file = folder_path / MODEL_FILE, folder_path / SIGNATURE_FILE
+    else:
+        model_file, signature_file = path(params, "model"), path(params, "signature")
+        source = _shown(model_file)
+    if not model_file.is_file():
+        raise FileNotFoundError(f"no model at {model_file}: run the pipeline (make repro) or make package")
+    signature = read_signature(signature_file)
+    return ServedModel(joblib.load(model_file), signature, source)
+
+
+# ----------------------------------------------------------------------------------- validation
+_TYPE_NAMES = {"double": "a number", "float": "a number", "long": "an integer", "integer": "an integer"}
+
+
+def validator(signature: list[dict[str, Any]]):
+    """A function ``body bytes -> list of row dicts`` that raises RequestError for a bad request
+    (its ``schema`` attribute is the body's JSON schema).
+
+    Built once from the signature: a pydantic TypeAdapter over ``{"instances": [row, ...]}`` where a
+    row is a TypedDict with exactly the signature's columns (strict types, ``null`` allowed)."""
+    from typing import Annotated
+
+    from pydantic import (
+        ConfigDict,
+        Field,
+        StrictBool,
+        StrictInt,
+        StrictStr,
+        TypeAdapter,
+        ValidationError,
+    )
+    from typing_extensions import TypedDict
+
+    number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    python_types = {
+        "double": number,
+        "float": number,
+        "long": StrictInt,
+        "integer": StrictInt,
+        "boolean": StrictBool,
+    }
+    fields = {spec["name"]: python_types.get(spec["type"], StrictStr) | None for spec in signature}
+    types = {spec["name"]: spec["type"] for spec in signature}
+    row = TypedDict("Row", fields)  # type: ignore[misc]
+    row.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    body = TypedDict("Body", {"instances": Annotated[list[row], Field(min_length=1)]})  # noqa: UP013
+    body.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    adapter = TypeAdapter(body)
+
+    def describe(error: dict[str, Any]) -> str:
+        loc, kind = error["loc"], error["type"]
+        where = f"instances[{loc[1]}]" if len(loc) >= 2 else "instances"
+        if kind == "json_invalid":
+            return f"the body is not valid JSON ({error['msg']})"
+        if not loc:
+            return 'the body must be a JSON object {"instances": [{column: value, ...}, ...]}'
+        if loc == ("instances",) and kind == "missing":
+            return 'the body has no "instances" (a list of rows)'
+        if len(loc) == 1 and kind == "extra_forbidden":
+            return f'unknown key "{loc[0]}" in the body: only "instances" is allowed'
+        if loc == ("instances",):
+            if kind == "too_short":
+                return "instances is empty: send at least one row"
+            return "instances must be a list of rows (JSON objects)"
+        if len(loc) == 2:
+            return f"{where} must be a JSON object of column: value"
+        column = loc[2]
+        if kind == "missing":
+            return f"{where}: missing column '{column}'"
+        if kind == "extra_forbidden":
+            known = ", ".join(list(types)[:8]) + (", ..." if len(types) > 8 else "")
+            return f"{where}: unknown column '{column}' (the model's {len(types)} columns: {known})"
+        expected = _TYPE_NAMES.get(types.get(column, ""), types.get(column, "a value"))
+        if types.get(column) == "boolean":
+            expected = "true or false"
+        elif types.get(column) not in _TYPE_NAMES:
+            expected = "a string"
+        return f"{where}: column '{column}' must be {expected} or null, got {json.dumps(error.get('input'))}"
+
+    def validate(raw: bytes) -> list[dict[str, Any]]:
+        try:
+            return adapter.validate_json(raw)["instances"]
+        except ValidationError as error:
+            problems = list(dict.fromkeys(describe(e) for e in error.errors(include_url=False)))
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise RequestError("; ".join(problems[:5]) + more) from None
+
+    validate.schema = adapter.json_schema()  # type: ignore[attr-defined]
+    return validate
