@@ -307,7 +307,15 @@ def test_codeowners_route_each_phase_to_its_team(rendered):
     assert rules["/business/"] == team["team_business"]
     assert rules["/data/"] == rules[f"/src/{pkg}/data/"] == team["team_data"]
     assert rules[f"/src/{pkg}/training/"] == team["team_ml"]
-    for path in ("/.github/", "/infra/", "/Dockerfile", f"/src/{pkg}/deployment/", f"/src/{pkg}/monitoring/"):
+    ops = (
+        "/.github/",
+        "/infra/",
+        "/Dockerfile",
+        "/.dockerignore",
+        f"/src/{pkg}/deployment/",
+        f"/src/{pkg}/monitoring/",
+    )
+    for path in ops:
         assert rules[path] == team["team_ops"], path
     unique = list(dict.fromkeys(team["team_ml"] + team["team_ops"]))
     assert rules[f"/src/{pkg}/registry/"] == unique
