@@ -122,26 +122,25 @@ def check_fairness(params: dict[str, Any], kpis: dict[str, Any]) -> tuple[dict, 
 
 
 def check_batch(params: dict[str, Any], online: list | None) -> dict[str, Any]:
-    """Score the held-out file with the batch scorer; it must score every row, and agree with the
-    service on the rows sent online."""
+    """Score the held-out file with the batch scorer (the ``score`` command): every row gets a
+    prediction, and the rows sent online get the service's predictions."""
     import pandas as pd
 
-    from .batch import score  # the `score` command
+    from .batch import score
 
     source = path(params, "test")
-    with tempfile.TemporaryDirectory() as scratch:
-        target = Path(scratch) / "scores.csv"
-        score(source, target)
-        scored = pd.read_csv(target)
-    rows = sum(1 for _ in source.open(encoding="utf-8")) - 1
-    ok = len(scored) == rows
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            scored = score(source, Path(scratch) / "scores.csv", params)
+    except (GateError, OSError, ValueError) as error:
+        return _check("batch scoring", False, f"{type(error).__name__}: {error}")
+    rows = len(pd.read_csv(source))
+    ok = len(scored) == rows and scored["prediction"].notna().all()
     detail = f"{len(scored)} of {rows} held-out rows scored"
     if ok and online:
-        column = "prediction" if "prediction" in scored.columns else scored.columns[-1]
-        batch = scored[column].head(len(online)).tolist()
-        same = all(_same(a, b) for a, b in zip(batch, online, strict=True))
-        ok = same
-        detail += "; agrees with the service" if same else f"; differs from the service: {batch} vs {online}"
+        batch = scored["prediction"].head(len(online)).tolist()
+        ok = all(_same(a, b) for a, b in zip(batch, online, strict=True))
+        detail += "; agrees with the service" if ok else f"; differs from the service: {batch} vs {online}"
     return _check("batch scoring", ok, detail)
 
 

@@ -1,10 +1,10 @@
 """Monitoring: data drift of production inputs against the training data (Evidently).
 
 Reference: the training split (``paths.train``, target dropped). Current: the ``inputs`` of the
-service's prediction log (JSON Lines under ``paths.predictions``), or ``--current`` (a CSV file or
-another log directory); ``--days N`` keeps the last N days of log lines. Evidently's DataDriftPreset
-tests each column; the share of drifted columns is compared with ``monitoring.drift_share.max`` in
-``business/kpis.yaml``. Writes the HTML report (``paths.drift_report``) and the verdict
+service's prediction log (JSON Lines under ``PREDICTION_LOG_DIR`` if set, else ``paths.predictions``),
+or ``--current`` (a CSV file or another log directory); ``--days N`` keeps the last N days of log
+lines. Evidently's DataDriftPreset tests each column; the share of drifted columns is compared with
+``monitoring.drift_share.max`` in ``business/kpis.yaml``. Writes the HTML report (``paths.drift_report``) and the verdict
 (``paths.drift``: drift share, drifted columns, ``retrain``), and in GitHub Actions appends
 ``retrain=true|false`` to ``$GITHUB_OUTPUT``. Exits 0 either way (the workflow branches on the output;
 ``--fail-on-drift`` fails instead), but fails when there is no production data at all.
@@ -117,8 +117,10 @@ def current_data(params: dict[str, Any], source: str | None, days: int | None):
     """The production inputs: ``(frame, description)``; a CSV file or a prediction-log directory."""
     import pandas as pd
 
+    from ..deployment.sink import log_dir  # PREDICTION_LOG_DIR, else paths.predictions
+
     root = project_root()
-    location = Path(source) if source else path(params, "predictions")
+    location = Path(source) if source else log_dir(params)
     if not location.is_absolute():
         location = root / location
     shown = location.relative_to(root).as_posix() if location.is_relative_to(root) else str(location)
