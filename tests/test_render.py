@@ -29,6 +29,8 @@ COMMON_FILES = """
 .dvcignore
 .gitignore
 .pre-commit-config.yaml
+Dockerfile
+.dockerignore
 Makefile
 README.md
 dvc.yaml
@@ -68,9 +70,16 @@ src/{pkg}/training/compare.py
 src/{pkg}/training/estimators.py
 src/{pkg}/training/evaluate.py
 src/{pkg}/training/train.py
+src/{pkg}/deployment/README.md
+src/{pkg}/deployment/__init__.py
+src/{pkg}/deployment/app.py
+src/{pkg}/deployment/batch.py
 src/{pkg}/deployment/fairness.py
 src/{pkg}/deployment/loadtest.py
+src/{pkg}/deployment/model.py
+src/{pkg}/deployment/package.py
 src/{pkg}/deployment/qa.py
+src/{pkg}/deployment/sink.py
 src/{pkg}/monitoring/README.md
 src/{pkg}/monitoring/__init__.py
 src/{pkg}/monitoring/drift.py
@@ -81,6 +90,7 @@ tests/test_monitoring.py
 tests/test_pipeline.py
 tests/test_qa.py
 tests/test_registry.py
+tests/test_serving.py
 tests/test_training.py
 """.split()
 

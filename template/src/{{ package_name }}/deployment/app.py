@@ -122,7 +122,7 @@ def create_app(served: model_module.ServedModel | None = None, log: PredictionLo
             errors.labels("invalid_request").inc()
             return answer(422, {"detail": str(error)}, start)
         try:
-            predictions, probabilities = served.predict(served.frame(rows))
+            predictions, probabilities = served.predict_rows(rows)
         except Exception as error:  # the model itself failed: say so, count it
             logger.exception("prediction failed")
             errors.labels("model").inc()

@@ -41,9 +41,9 @@ class PredictionLog:
         """Append one line per row (``rows`` and ``predictions`` in the same order)."""
         now = datetime.now(UTC)
         stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        dumps = json.dumps
+        dumps, head = json.dumps, '{"ts": "' + stamp + '", "inputs": '
         text = "".join(
-            f'{{"ts": "{stamp}", "inputs": {dumps(row)}, "prediction": {dumps(prediction)}}}\n'
+            head + dumps(row) + ', "prediction": ' + dumps(prediction) + "}\n"
             for row, prediction in zip(rows, predictions, strict=True)
         )
         day = stamp[:10]
