@@ -8,7 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export GX_ANALYTICS_ENABLED ?= false
 DEMO ?= .demo/my-ml-project
 
-.PHONY: help tools env demo test workflows lint bench
+.PHONY: help tools env demo test workflows lint bench bench-serve
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -35,3 +35,6 @@ lint: env ## Lint the template's own Python
 
 bench: env ## Benchmarks of generation, set-up and the pipeline (numbers go in README.md)
 	uv run python bench/run.py
+
+bench-serve: env ## Serving benchmark: the generated service against `mlflow models serve` (bench/README.md)
+	uv run python bench/serve.py

@@ -71,7 +71,11 @@ def free_port() -> int:
 
 def build_project(work: Path, env: dict[str, str]) -> Path:
     root = work / "my-ml-project"
-    sh([str(BIN / "copier"), "copy", "-q", "--defaults", "--vcs-ref", "HEAD", str(REPO), str(root)], work, env)
+    sh(
+        [str(BIN / "copier"), "copy", "-q", "--defaults", "--vcs-ref", "HEAD", str(REPO), str(root)],
+        work,
+        env,
+    )
     sh(["git", "init", "-q"], root, env)
     sh(["uv", "sync", "-q"], root, env)
     sh(["uv", "run", "--frozen", "dvc", "repro", "-q"], root, env)
@@ -303,7 +307,10 @@ def main() -> int:
                 f"| {row['concurrency']} | {label} | {r['requests_per_s']} | {r['p50_ms']} | "
                 f"{r['p99_ms']} | {r['errors']} |"
             )
-    lines += ["", "| concurrency | requests/s ours/mlflow (target ≥ 2x) | p99 mlflow/ours | our p99 ≤ 20 ms |"]
+    lines += [
+        "",
+        "| concurrency | requests/s ours/mlflow (target ≥ 2x) | p99 mlflow/ours | our p99 ≤ 20 ms |",
+    ]
     lines.append("|---:|---:|---:|---|")
     for row in summary:
         lines.append(
