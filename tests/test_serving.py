@@ -1,0 +1,315 @@
+"""Deployment of generated projects for real: the service runs as `python -m <pkg> serve` (uvicorn on
+127.0.0.1) after `make repro`, from the model file and from the MLflow registry; `make score` and
+`make package`; the Dockerfile's key properties (no docker daemon needed: parsed); and a regression
+project's own serving tests."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import built_project, render, run
+
+PKG = "my_ml_project"
+MODEL_NAME = "my-ml-project"
+
+
+# ----------------------------------------------------------------------------- fast: the image recipe
+@pytest.mark.parametrize("version", ["3.11", "3.12"])
+def test_dockerfile_is_slim_non_root_and_serves_the_packaged_model(tmp_path, version):
+    root = render(tmp_path / "p", python_version=version)
+    text = (root / "Dockerfile").read_text()
+    lines = [line.strip() for line in re.sub(r"\\\n", " ", text).splitlines() if line.strip()]
+    instructions = [line for line in lines if not line.startswith("#")]
+    froms = [line.split()[1] for line in instructions if line.startswith("FROM ")]
+    assert froms == [f"python:{version}-slim", f"python:{version}-slim"]
+    final = instructions[max(i for i, line in enumerate(instructions) if line.startswith("FROM ")) :]
+    users = [line.split()[1] for line in final if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), "the service must not run as root"
+    cmd = next(line for line in final if line.startswith("CMD "))
+    assert final.index(cmd) > final.index(f"USER {users[-1]}")
+    assert json.loads(cmd[4:]) == ["python", "-m", PKG, "serve", "--host", "0.0.0.0", "--port", "8000"]
+    assert any(line.startswith("HEALTHCHECK ") and "/health" in line for line in final)
+    assert "COPY build/model/ model/" in final and any("MODEL_DIR=/app/model" in line for line in final)
+    export = next(line for line in instructions if "uv export" in line)
+    assert "--only-group serve" in export and "--no-default-groups" in export and "--frozen" in export
+    assert "mlflow" not in text.lower().replace("no mlflow", "")
+    # Everything the image copies passes .dockerignore; the project's data and stores do not.
+    ignore = [line for line in (root / ".dockerignore").read_text().split("\n") if line and line[0] != "#"]
+    assert ignore[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    assert allowed == {"pyproject.toml", "uv.lock", "params.yaml", "src", "build/model"}
+
+
+# ------------------------------------------------------------------------------ the real service
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, project_env) -> Path:
+    return built_project(tmp_path_factory.mktemp("serving") / "my-ml-project", project_env)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(url: str, body: bytes | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+class Service:
+    """`uv run --frozen python -m <pkg> serve --port <free port>` in ``root``, until stopped."""
+
+    def __init__(self, root: Path, env: dict[str, str], **extra_env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = root.parent / f"serve-{self.port}.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                ["uv", "run", "--frozen", "python", "-m", PKG, "serve", "--port", str(self.port)],
+                cwd=root,
+                env={**env, **extra_env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait(self, timeout: float = 90) -> Service:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the service exited ({self.process.returncode}):\n{self.output()}")
+            try:
+                if http(self.url + "/health")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.25)
+        raise AssertionError(f"no /health answer within {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text()[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def predict(self, payload) -> tuple[int, dict]:
+        status, body = http(self.url + "/predict", json.dumps(payload).encode())
+        return status, json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def service(project, project_env):
+    service = Service(project, project_env).wait()
+    yield service
+    service.stop()
+
+
+def held_out(root: Path) -> list[dict]:
+    with (root / "data/prepared/test.csv").open() as handle:
+        return [{k: float(v) for k, v in row.items() if k != "target"} for row in csv.DictReader(handle)]
+
+
+def joblib_predictions(root: Path, env: dict, csv_file: str = "data/prepared/test.csv") -> dict:
+    """The model file's own predictions and probabilities for the held-out rows."""
+    script = (
+        "import json, joblib, pandas as pd\n"
+        "model = joblib.load('models/model.joblib')\n"
+        f"rows = pd.read_csv({csv_file!r}).drop(columns=['target'])\n"
+        "print(json.dumps({'predictions': model.predict(rows).tolist(),"
+        " 'probabilities': model.predict_proba(rows).tolist()}))\n"
+    )
+    return json.loads(run(["uv", "run", "--frozen", "python", "-c", script], root, env).stdout)
+
+
+@pytest.fixture(scope="module")
+def expected(project, project_env):
+    return joblib_predictions(project, project_env)
+
+
+def test_good_requests_predict_what_the_model_file_predicts(project, service, expected):
+    rows = held_out(project)
+    assert http(service.url + "/health") == (
+        200,
+        json.dumps({"status": "ok", "model": "models/model.joblib"}, separators=(",", ":")).encode(),
+    )
+    status, body = service.predict({"instances": rows})
+    assert status == 200, body
+    assert body["predictions"] == expected["predictions"]
+    assert sum(body["probabilities"], []) == pytest.approx(sum(expected["probabilities"], []), rel=1e-9)
+    for index in (0, 1, len(rows) - 1):  # one row per request, as clients send them
+        status, body = service.predict({"instances": [rows[index]]})
+        assert status == 200 and body["predictions"] == [expected["predictions"][index]]
+
+
+MALFORMED = {
+    "missing column": (
+        lambda row: {"instances": [{k: v for k, v in row.items() if k != "mean_radius"}]},
+        "mean_radius",
+    ),
+    "unknown column": (lambda row: {"instances": [{**row, "colour": 1}]}, "colour"),
+    "text for a number": (lambda row: {"instances": [{**row, "mean_area": "large"}]}, "mean_area"),
+    "a list for a number": (lambda row: {"instances": [{**row, "mean_area": [1]}]}, "mean_area"),
+    "empty list": (lambda row: {"instances": []}, "empty"),
+    "no instances": (lambda row: {"rows": [row]}, "instances"),
+    "instances not a list": (lambda row: {"instances": row}, "instances"),
+}
+
+
+@pytest.mark.parametrize("case", [*MALFORMED, "not JSON", "NaN"])
+def test_malformed_requests_get_4xx_with_a_message_never_500(project, service, case):
+    row = held_out(project)[0]
+    if case == "not JSON":
+        status, body = http(service.url + "/predict", b"{this is not json")
+        message = "JSON"
+    elif case == "NaN":
+        status, body = http(
+            service.url + "/predict", json.dumps({"instances": [{**row, "mean_area": float("nan")}]}).encode()
+        )
+        message = "mean_area"
+    else:
+        build, message = MALFORMED[case]
+        status, body = http(service.url + "/predict", json.dumps(build(row)).encode())
+    assert 400 <= status < 500, (status, body)
+    assert message in json.loads(body)["detail"]
+
+
+def metric(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, flags=re.M)
+    assert match, f"{name} not in /metrics:\n{text}"
+    return float(match.group(1))
+
+
+def test_metrics_count_requests_errors_latency_and_predictions(service, project):
+    before = http(service.url + "/metrics")[1].decode()
+    row = held_out(project)[0]
+    assert service.predict({"instances": [row, row]})[0] == 200
+    assert service.predict({"instances": []})[0] == 422
+    status, body = http(service.url + "/metrics")
+    text = body.decode()
+    assert status == 200
+    for name, grew in [
+        ('predict_requests_total{status="200"}', 1),
+        ('predict_requests_total{status="422"}', 1),
+        ('predict_errors_total{kind="invalid_request"}', 1),
+        ("predict_latency_seconds_count", 2),
+        ("predicted_rows_total", 2),
+    ]:
+        old = metric(before, name) if name in before else 0.0
+        assert metric(text, name) == old + grew, name
+    assert metric(text, 'predict_requests_total{status="500"}') == 0
+    labels = re.findall(r'^predictions_total\{label="(\w+)"\} ([0-9.]+)$', text, flags=re.M)
+    assert labels and {label for label, _ in labels} <= {"0", "1"}
+    assert sum(float(count) for _, count in labels) == metric(text, "predicted_rows_total")
+
+
+def test_prediction_log_has_every_served_row(service, project):
+    rows = held_out(project)[:4]
+    status, body = service.predict({"instances": rows})
+    assert status == 200
+    (log,) = (project / "logs/predictions").glob("*.jsonl")
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert set(lines[0]) == {"ts", "inputs", "prediction"}
+    assert [line["inputs"] for line in lines[-4:]] == rows
+    assert [line["prediction"] for line in lines[-4:]] == body["predictions"]
+    assert log.name == lines[-1]["ts"][:10] + ".jsonl"
+    status_lines = len(lines)
+    service.predict({"instances": []})
+    assert len(log.read_text().splitlines()) == status_lines, "a refused request is not logged"
+
+
+def test_make_score_writes_the_model_files_predictions(project, project_env, expected):
+    run(["make", "score", "OUTPUT=reports/scores.csv"], project, project_env)
+    with (project / "reports/scores.csv").open() as handle:
+        scored = list(csv.DictReader(handle))
+    assert [int(row["prediction"]) for row in scored] == expected["predictions"]
+    assert "target" not in scored[0] and {"probability_0", "probability_1"} <= set(scored[0])
+    bad = project / "bad.csv"
+    bad.write_text("mean_radius,colour\n1.0,red\n")
+    try:
+        failed = run(
+            ["make", "score", "INPUT=bad.csv", "OUTPUT=reports/bad.csv"], project, project_env, ok=False
+        )
+    finally:
+        bad.unlink()
+    assert failed.returncode != 0 and "missing column" in failed.stderr and "colour" in failed.stderr
+
+
+def test_make_package_fills_build_model(project, project_env):
+    run(["make", "package"], project, project_env)
+    folder = project / "build/model"
+    assert sorted(p.name for p in folder.iterdir()) == ["metadata.json", "model.joblib", "signature.json"]
+    assert (folder / "model.joblib").read_bytes() == (project / "models/model.joblib").read_bytes()
+    assert json.loads((folder / "signature.json").read_text()) == json.loads(
+        (project / "models/signature.json").read_text()
+    )
+    metadata = json.loads((folder / "metadata.json").read_text())
+    head = run(["git", "rev-parse", "HEAD"], project, project_env).stdout.strip()
+    assert metadata["source"] == "models/model.joblib" and metadata["git_commit"] == head
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], project, project_env).stdout
+    assert "build/" not in status, "build/ is ignored by git"
+
+
+def registry_env(project: Path, tmp: Path, alias: str) -> dict[str, str]:
+    return {
+        "MODEL_URI": f"models:/{MODEL_NAME}@{alias}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+        "PREDICTION_LOG_DIR": str(tmp / "registry-log"),
+    }
+
+
+def test_service_serves_the_registry_model_by_alias(project, project_env, expected, tmp_path):
+    service = Service(project, project_env, **registry_env(project, tmp_path, "challenger")).wait(120)
+    try:
+        assert json.loads(http(service.url + "/health")[1])["model"] == f"models:/{MODEL_NAME}@challenger"
+        rows = held_out(project)
+        status, body = service.predict({"instances": rows})
+        assert status == 200 and body["predictions"] == expected["predictions"]
+        assert service.predict({"instances": [{"colour": 1}]})[0] == 422
+    finally:
+        service.stop()
+    assert len(list((tmp_path / "registry-log").glob("*.jsonl"))) == 1
+
+
+def test_service_refuses_to_start_with_an_unknown_alias(project, project_env, tmp_path):
+    service = Service(project, project_env, **registry_env(project, tmp_path, "no-such-alias"))
+    try:
+        assert service.process.wait(120) == 1
+    finally:
+        service.stop()
+    assert "serve FAILED: cannot serve" in service.output() and "no-such-alias" in service.output()
+
+
+# -------------------------------------------------------------------- regression: generated tests
+def test_a_regression_projects_serving_tests_pass(tmp_path, project_env):
+    root = render(tmp_path / "diabetes", ml_task="regression")
+    run(["uv", "sync", "--quiet"], root, project_env)
+    done = run(
+        ["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_serving.py"],
+        root,
+        project_env,
+    )
+    summary = done.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
