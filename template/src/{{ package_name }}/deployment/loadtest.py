@@ -89,6 +89,7 @@ def run_load(
     if requests < 1 or concurrency < 1:
         raise ValueError("loadtest.requests and loadtest.concurrency must be at least 1")
     concurrency = min(concurrency, requests)
+    bodies = [json.dumps({"instances": [row]}).encode() for row in rows]  # encoded before timing
     latencies: list[float] = []
     failures: dict[str, int] = {}
     lock = threading.Lock()
@@ -97,19 +98,21 @@ def run_load(
 
     def worker(client: Client) -> None:
         try:
-            for _ in range(warmup):
-                with contextlib.suppress(OSError, http.client.HTTPException):
-                    client.post_json("/predict", {"instances": [rows[0]]})
-            ready.wait()
+            try:
+                for _ in range(warmup):
+                    with contextlib.suppress(OSError, http.client.HTTPException):
+                        client.request("POST", "/predict", bodies[0])
+            finally:
+                ready.wait()  # whatever happened, never leave the others waiting
             while True:
                 with lock:
                     number = next(counter, None)
                 if number is None:
                     return
-                body = {"instances": [rows[number % len(rows)]]}
+                body = bodies[number % len(bodies)]
                 start = time.perf_counter()
                 try:
-                    status, _ = client.post_json("/predict", body)
+                    status, _ = client.request("POST", "/predict", body)
                     failure = None if 200 <= status < 300 else f"HTTP {status}"
                 except (OSError, http.client.HTTPException) as error:
                     failure = type(error).__name__
@@ -130,6 +133,8 @@ def run_load(
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
+    if not latencies:
+        raise RuntimeError(f"the load test against {url} sent no request")
     errors = sum(failures.values())
     return {
         "url": url,
