@@ -251,6 +251,12 @@ def load(params: dict[str, Any] | None = None) -> ServedModel:
 _TYPE_NAMES = {"double": "a number", "float": "a number", "long": "an integer", "integer": "an integer"}
 
 
+def _integral(value: float) -> int:
+    if not value.is_integer():
+        raise ValueError("not an integer")
+    return int(value)
+
+
 def validator(signature: list[dict[str, Any]]):
     """A function ``body bytes -> list of row dicts`` that raises RequestError for a bad request
     (its ``schema`` attribute is the body's JSON schema).
@@ -260,10 +266,10 @@ def validator(signature: list[dict[str, Any]]):
     from typing import Annotated
 
     from pydantic import (
+        AfterValidator,
         ConfigDict,
         Field,
         StrictBool,
-        StrictInt,
         StrictStr,
         TypeAdapter,
         ValidationError,
@@ -271,11 +277,13 @@ def validator(signature: list[dict[str, Any]]):
     from typing_extensions import TypedDict
 
     number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    # An integer column takes 3 and 3.0 (a CSV column with a gap reads as floats), not 3.5 or "3".
+    integer = Annotated[float, Field(strict=True, allow_inf_nan=False), AfterValidator(_integral)]
     python_types = {
         "double": number,
         "float": number,
-        "long": StrictInt,
-        "integer": StrictInt,
+        "long": integer,
+        "integer": integer,
         "boolean": StrictBool,
     }
     fields = {spec["name"]: python_types.get(spec["type"], StrictStr) | None for spec in signature}
