@@ -67,6 +67,8 @@ class ServedModel:
             if kind in NUMERIC:
                 floating = kind in ("double", "float") or None in values
                 data[name] = np.asarray(values, dtype=np.float64 if floating else np.int64)
+            elif kind == "boolean":  # the pipeline treats booleans as numbers
+                data[name] = np.asarray(values, dtype=np.float64 if None in values else bool)
             else:
                 data[name] = np.asarray([np.nan if v is None else v for v in values], dtype=object)
         return pd.DataFrame(data, copy=False)
