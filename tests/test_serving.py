@@ -293,6 +293,17 @@ def test_service_serves_the_registry_model_by_alias(project, project_env, expect
     assert len(list((tmp_path / "registry-log").glob("*.jsonl"))) == 1
 
 
+def test_make_package_from_the_registry(project, project_env, tmp_path):
+    env = {**project_env, **registry_env(project, tmp_path, "challenger")}
+    run(["make", "package"], project, env)
+    metadata = json.loads((project / "build/model/metadata.json").read_text())
+    assert metadata["source"] == f"models:/{MODEL_NAME}@challenger"
+    signature = json.loads((project / "build/model/signature.json").read_text())
+    assert signature == json.loads((project / "models/signature.json").read_text())
+    failed = run(["make", "package"], project, {**env, "MODEL_URI": f"models:/{MODEL_NAME}@nope"}, ok=False)
+    assert failed.returncode != 0 and "package FAILED: cannot package" in failed.stderr
+
+
 def test_service_refuses_to_start_with_an_unknown_alias(project, project_env, tmp_path):
     service = Service(project, project_env, **registry_env(project, tmp_path, "no-such-alias"))
     try:
