@@ -233,8 +233,9 @@ def test_dvc_remote_shares_data_and_model_with_a_clone(
     clone = root.parent / "teammate"
     run(["git", "clone", "--quiet", str(root), str(clone)], root.parent, project_env)
     assert not (clone / "models/model.joblib").exists()
-    # The shared environment's dvc, so the clone does not replace the project's editable install.
-    run([str(shared_venv / "bin/dvc"), "pull"], clone, project_env)
+    # What CI runs (make pull), in the shared environment without syncing it to the clone, so the
+    # clone does not replace the project's editable install.
+    run(["make", "pull", "RUN=uv run --frozen --no-sync"], clone, project_env)
     for output in ("models/model.joblib", "data/raw/dataset.csv", "data/prepared/train.csv"):
         assert sha256(clone / output) == sha256(root / output), output
     assert UP_TO_DATE in run([str(shared_venv / "bin/dvc"), "status"], clone, project_env).stdout
@@ -421,6 +422,35 @@ def test_csv_starter_suite_grows_into_a_profiled_contract(csv_project, project_e
     assert_clean(root, project_env)
 
 
+def test_retrain_collects_fresh_data_and_registers_a_new_challenger(csv_project, csv_server, project_env):
+    """What the retrain workflow runs: fresh rows at the source -> new data, new model, new version."""
+    root = csv_project
+    folder, _ = csv_server
+    served = folder / "diabetes.csv"
+    original = served.read_text()
+    lines = original.splitlines()
+    versions_before = registry(root)["versions"]
+    lock_before = (root / "dvc.lock").read_text()
+    # 60 new rows, inside the contract's ranges (prepare drops exact duplicates, so not copies).
+    fresh = [line.rsplit(",", 1) for line in lines[1:61]]
+    fresh = [f"{row},{float(progression) + 1}" for row, progression in fresh]
+    served.write_text("\n".join(lines + fresh) + "\n")
+    try:
+        done = run(["make", "retrain"], root, project_env)
+    finally:
+        served.write_text(original)
+    assert "collected 502 rows x 11 columns" in done.stdout
+    assert "Running stage 'train'" in done.stdout
+    assert (root / "dvc.lock").read_text() != lock_before
+    assert read_json(root / "reports/gate.json")["passed"] is True
+    state = registry(root)
+    newest = len(versions_before) + 1
+    assert state["versions"] == [*versions_before, ("diabetes-progression", newest)]
+    assert state["aliases"][("diabetes-progression", "challenger")] == newest
+    commit_all(root, project_env, "Retrained on fresh data")  # the retrain workflow's pull request
+    assert_clean(root, project_env)
+
+
 def test_bad_data_at_the_source_fails_validation_and_registers_nothing(csv_project, csv_server, project_env):
     root = csv_project
     folder, _ = csv_server
@@ -429,8 +459,8 @@ def test_bad_data_at_the_source_fails_validation_and_registers_nothing(csv_proje
     before = registry(root), runs(root)
     corrupt(served, "bmi", "-99.5", nulls="progression")
     try:
-        # New data at the URL: a scheduled retraining forces a fresh collect.
-        failed = dvc(root, project_env, "repro", "--force", ok=False)
+        # New data at the URL: the retraining the monitor starts collects it afresh.
+        failed = run(["make", "retrain"], root, project_env, ok=False)
     finally:
         served.write_text(original)
     assert failed.returncode != 0
