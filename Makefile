@@ -7,6 +7,7 @@ export DVC_NO_ANALYTICS ?= 1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export GX_ANALYTICS_ENABLED ?= false
 DEMO ?= .demo/my-ml-project
+TESTS ?=
 
 .PHONY: help tools env demo test workflows lint bench bench-serve
 
@@ -24,8 +25,8 @@ demo: env ## Render the template with defaults into $(DEMO) and run its pipeline
 	uv run copier copy --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO)
 	$(MAKE) -C $(DEMO) setup repro promote
 
-test: env ## Run all tests of the template
-	uv run pytest
+test: env ## Run all tests of the template (TESTS="tests/test_x.py ..." for a part)
+	uv run pytest $(TESTS)
 
 workflows: env ## Render every answer combination and audit the generated workflows (fast)
 	uv run pytest -m "not slow" tests/test_workflows.py

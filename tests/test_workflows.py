@@ -331,6 +331,14 @@ def test_template_ci_passes_the_same_audits():
     assert_least_privilege(REPO_ROOT)
 
 
+def test_template_ci_matrix_runs_every_test_file_once():
+    ci = yaml.safe_load((REPO_ROOT / ".github/workflows/ci.yml").read_text())
+    parts = ci["jobs"]["test"]["strategy"]["matrix"]["include"]
+    listed = [name for part in parts for name in part["tests"].split()]
+    on_disk = sorted(f"tests/{p.name}" for p in (REPO_ROOT / "tests").glob("test_*.py"))
+    assert sorted(listed) == on_disk
+
+
 def test_template_and_generated_projects_pin_the_same_action_versions(rendered):
     _, root = rendered
     ours = {action: ref for action, ref, _ in pinned_actions(REPO_ROOT)}
