@@ -32,27 +32,17 @@ import threading
 import time
 from pathlib import Path
 
+from run import environment as pipeline_environment  # bench/run.py, next to this file
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the dev environment: its copier and uv
 TARGETS = {"rps_ratio_min": 2.0, "p99_ms_max": 20.0}
 
 
 def environment(work: Path) -> dict[str, str]:
-    drop = ("PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "MLFLOW_TRACKING_URI")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        DVC_NO_ANALYTICS="1",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        GX_ANALYTICS_ENABLED="false",
-        DVC_SITE_CACHE_DIR=str(work / "dvc-site-cache"),
-        GIT_AUTHOR_NAME="bench",
-        GIT_AUTHOR_EMAIL="bench@example.com",
-        GIT_COMMITTER_NAME="bench",
-        GIT_COMMITTER_EMAIL="bench@example.com",
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-    )
+    """The pipeline benchmark's environment, and no proxy for the servers on 127.0.0.1."""
+    env = pipeline_environment(work)
+    env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     return env
 
 

@@ -1,5 +1,5 @@
 """Generated projects for real: set-up, lint, their own tests, `dvc repro`, the MLflow registry,
-and every gate shown to fail. Then a trusted copy and `copier update`.
+and every gate shown to fail. Then a trusted copy (`copier update`: test_update.py).
 
 Every project syncs into one shared environment (``project_env``), so only the first install
 costs real time. Tests of one project run in file order and share it (module-scoped fixtures);
@@ -11,11 +11,8 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import os
-import shutil
 import sqlite3
 import threading
-import warnings
 from contextlib import closing
 from functools import partial
 from pathlib import Path
@@ -503,65 +500,3 @@ def test_trusted_copy_runs_only_the_declared_tasks(tmp_path, project_env, monkey
             for p in (trusted, untrusted)
         ]
         assert answers[0] == answers[1]
-
-
-IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", ".tools", ".demo", ".bench", "__pycache__", ".pytest_cache", ".ruff_cache"
-)
-
-
-@pytest.fixture
-def template_repo(tmp_path, git_identity) -> Path:
-    """A git copy of this template's working tree with two releases: v1 (as it is) and v2 (one change)."""
-    repo = tmp_path / "template"
-    shutil.copytree(REPO_ROOT, repo, ignore=IGNORED)
-    git(repo, "init", "--quiet")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "v1")
-    git(repo, "tag", "v1")
-    readme = repo / "template/infra/README.md"
-    readme.write_text(readme.read_text() + "\nNew in v2: where the tracking server goes.\n")
-    git(repo, "commit", "--quiet", "-am", "v2")
-    git(repo, "tag", "v2")
-    return repo
-
-
-def test_update_brings_template_changes_and_keeps_user_edits(tmp_path, template_repo):
-    import copier
-
-    project = tmp_path / "project"
-    render(project, src=template_repo, vcs_ref="v1")
-    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v1"
-    assert "New in v2" not in (project / "infra/README.md").read_text()
-    git(project, "init", "--quiet")
-    git(project, "add", "--all")
-    git(project, "commit", "--quiet", "-m", "generated")
-
-    params_file = project / "params.yaml"
-    params_file.write_text(params_file.read_text().replace("    C: 1.0", "    C: 0.5"))
-    (project / "notebooks").mkdir()
-    (project / "notebooks/explore.py").write_text("print('mine')\n")
-    git(project, "add", "--all")
-    git(project, "commit", "--quiet", "-m", "user edits")
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        copier.run_update(
-            str(project),
-            overwrite=True,
-            defaults=True,
-            unsafe=False,
-            conflict="inline",
-            vcs_ref="v2",
-            quiet=True,
-        )
-
-    assert "New in v2: where the tracking server goes." in (project / "infra/README.md").read_text()
-    assert yaml.safe_load(params_file.read_text())["train"]["hyperparameters"]["C"] == 0.5
-    assert (project / "notebooks/explore.py").read_text() == "print('mine')\n"
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert answers["_commit"] == "v2" and answers["_src_path"] == str(template_repo)
-    conflicts = run(["git", "grep", "-l", "-e", "<<<<<<<"], project, dict(os.environ), ok=False)
-    assert conflicts.stdout == "" and conflicts.returncode == 1
-    changed = set(git(project, "status", "--porcelain").split())
-    assert changed <= {"M", "infra/README.md", ".copier-answers.yml"}, changed
