@@ -1,6 +1,7 @@
 """Deployment of generated projects for real: the service runs as `python -m <pkg> serve` (uvicorn on
 127.0.0.1) after `make repro`, from the model file and from the MLflow registry; `make score` and
-`make package`; the Dockerfile's key properties (no docker daemon needed: parsed); and a regression
+`make package`; the Dockerfile (no docker daemon here: parsed, and its RUN, COPY and ENV lines replayed on
+the host to serve from the packaged model); and a regression
 project's own serving tests."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import csv
 import json
 import os
 import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -76,13 +79,15 @@ def http(url: str, body: bytes | None = None) -> tuple[int, bytes]:
 class Service:
     """`uv run --frozen python -m <pkg> serve --port <free port>` in ``root``, until stopped."""
 
-    def __init__(self, root: Path, env: dict[str, str], **extra_env: str):
+    def __init__(self, root: Path, env: dict[str, str], command: list[str] | None = None, **extra_env: str):
+        """``command`` (default: the serve command above) is run with ``{port}`` filled in."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = root.parent / f"serve-{self.port}.log"
+        command = command or ["uv", "run", "--frozen", "python", "-m", PKG, "serve", "--port", "{port}"]
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                ["uv", "run", "--frozen", "python", "-m", PKG, "serve", "--port", str(self.port)],
+                [part.format(port=self.port) for part in command],
                 cwd=root,
                 env={**env, **extra_env},
                 stdout=log,
@@ -270,6 +275,78 @@ def test_make_package_fills_build_model(project, project_env):
     assert metadata["source"] == "models/model.joblib" and metadata["git_commit"] == head
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], project, project_env).stdout
     assert "build/" not in status, "build/ is ignored by git"
+
+
+def dockerfile_stages(root: Path) -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions, (keyword, arguments), grouped by stage."""
+    text = re.sub(r"\\\n", " ", (root / "Dockerfile").read_text())
+    stages: list[list[tuple[str, str]]] = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            keyword, _, arguments = line.strip().partition(" ")
+            if keyword == "FROM":
+                stages.append([])
+            stages[-1].append((keyword, arguments.strip()))
+    return stages
+
+
+def test_image_recipe_serves_the_packaged_model_without_docker(project, project_env, expected, tmp_path):
+    """No docker daemon here: the Dockerfile's own RUN, COPY and ENV lines replayed on the host, with
+    its absolute paths (/venv, /app) moved under a temporary folder. The environment holds only the
+    `serve` group and the service starts from the packaged model, as in the image."""
+    run(["make", "package"], project, project_env)  # build/model/, what `make image` builds from
+    build, final = dockerfile_stages(project)
+
+    def rebase(text: str) -> str:
+        return re.sub(r"(?<![\w.])/(venv|app)\b", lambda m: str(tmp_path / m.group(1)), text)
+
+    def replay(stage, env: dict[str, str]) -> dict[str, str]:
+        workdir = tmp_path
+        for keyword, arguments in stage:
+            if keyword == "WORKDIR":
+                workdir = Path(rebase(arguments))
+                workdir.mkdir(parents=True, exist_ok=True)
+            elif keyword == "ENV":
+                for pair in shlex.split(arguments):
+                    name, _, value = pair.partition("=")
+                    env[name] = rebase(value).replace("$PATH", env["PATH"])
+            elif keyword == "COPY" and not arguments.startswith("--from"):
+                *sources, target = arguments.split()
+                for source in sources:
+                    destination = workdir / target
+                    if (project / source).is_dir():
+                        shutil.copytree(project / source, destination)
+                    else:
+                        destination.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(project / source, destination)
+            elif keyword == "RUN" and "useradd" not in arguments:
+                # uv's package cache stands in for the registry the image build downloads from.
+                run(["bash", "-euc", rebase(arguments).replace(" --no-cache", "")], workdir, env)
+        return env
+
+    host = {k: v for k, v in project_env.items() if k not in ("UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV")}
+    replay(build, dict(host))
+    env = replay(final, dict(host))
+    (tmp_path / "app/logs/predictions").mkdir(parents=True, exist_ok=True)
+    freeze = run(["uv", "pip", "freeze", "--python", str(tmp_path / "venv/bin/python")], tmp_path, host)
+    packages = {line.split("==")[0].lower() for line in freeze.stdout.splitlines()}
+    assert {"fastapi", "scikit-learn", "uvicorn"} <= packages, freeze.stdout
+    assert not packages & {"mlflow", "dvc", "great-expectations", "pytest"}, "serving only"
+
+    command = json.loads(dict(final)["CMD"])
+    command[command.index("0.0.0.0")], command[command.index("8000")] = "127.0.0.1", "{port}"
+    service = Service(tmp_path / "app", env, command)
+    try:
+        service.wait()
+        assert "models/model.joblib" in json.loads(http(service.url + "/health")[1])["model"]
+        status, body = service.predict({"instances": held_out(project)})
+        assert status == 200 and body["predictions"] == expected["predictions"]
+        assert service.predict({"instances": [{"colour": 1}]})[0] == 422
+    finally:
+        service.stop()
+    assert list((tmp_path / "app/logs/predictions").glob("*.jsonl")), (
+        "predictions logged where the image keeps them"
+    )
 
 
 def registry_env(project: Path, tmp: Path, alias: str) -> dict[str, str]:
