@@ -1,8 +1,7 @@
 """Deployment of generated projects for real: the service runs as `python -m <pkg> serve` (uvicorn on
 127.0.0.1) after `make repro`, from the model file and from the MLflow registry; `make score` and
-`make package`; the Dockerfile (no docker daemon here: parsed, and its RUN, COPY and ENV lines replayed on
-the host to serve from the packaged model); and a regression
-project's own serving tests."""
+`make package`; the Dockerfile (no docker daemon here: parsed, and its RUN, COPY and ENV lines
+replayed on the host to serve from the packaged model); and a regression project's own serving tests."""
 
 from __future__ import annotations
 
