@@ -20,10 +20,11 @@ tools: ## Install uv into .tools/ unless it is already on PATH
 env: tools ## The template's dev environment (.venv, from uv.lock)
 	uv sync --frozen
 
-demo: env ## Render the template with defaults into $(DEMO) and run its pipeline end to end
+demo: env ## Render the template with defaults into $(DEMO), run its pipeline end to end, serve and QA the model
 	rm -rf $(DEMO)
 	uv run copier copy --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO)
 	$(MAKE) -C $(DEMO) setup repro promote
+	bash scripts/demo-delivery.sh $(DEMO)
 
 test: env ## Run all tests of the template (TESTS="tests/test_x.py ..." for a part)
 	uv run pytest $(TESTS)

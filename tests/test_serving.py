@@ -76,14 +76,14 @@ def http(url: str, body: bytes | None = None) -> tuple[int, bytes]:
 
 
 class Service:
-    """`uv run --frozen python -m <pkg> serve --port <free port>` in ``root``, until stopped."""
+    """`make serve PORT=<free port>` in ``root``, until stopped."""
 
     def __init__(self, root: Path, env: dict[str, str], command: list[str] | None = None, **extra_env: str):
         """``command`` (default: the serve command above) is run with ``{port}`` filled in."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = root.parent / f"serve-{self.port}.log"
-        command = command or ["uv", "run", "--frozen", "python", "-m", PKG, "serve", "--port", "{port}"]
+        command = command or ["make", "serve", "PORT={port}"]
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [part.format(port=self.port) for part in command],
@@ -383,7 +383,7 @@ def test_make_package_from_the_registry(project, project_env, tmp_path):
 def test_service_refuses_to_start_with_an_unknown_alias(project, project_env, tmp_path):
     service = Service(project, project_env, **registry_env(project, tmp_path, "no-such-alias"))
     try:
-        assert service.process.wait(120) == 1
+        assert service.process.wait(120) != 0
     finally:
         service.stop()
     assert "serve FAILED: cannot serve" in service.output() and "no-such-alias" in service.output()
