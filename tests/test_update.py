@@ -19,7 +19,7 @@ import yaml
 from .conftest import REPO_ROOT, git, render, run
 
 FIRST_RELEASE = "a401743"  # the MLOps core: questions, pipeline, gates, tests
-TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes")
 IGNORED = shutil.ignore_patterns(
     ".git", ".venv", ".tools", ".demo", ".bench", "__pycache__", ".pytest_cache", ".ruff_cache"
 )
@@ -115,13 +115,18 @@ def test_update_brings_template_changes_and_keeps_user_edits(tmp_path, template_
 @pytest.fixture
 def two_releases(tmp_path, git_identity) -> Path:
     """A template repository tagged v1 (FIRST_RELEASE) and v2 (the current working tree)."""
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", FIRST_RELEASE], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    if listed.returncode != 0:
+        pytest.skip(f"{FIRST_RELEASE} is not in this clone's history (shallow clone?)")
+    parts = [part for part in TEMPLATE_PARTS if part in listed.stdout.split()]
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", FIRST_RELEASE, *TEMPLATE_PARTS],
+        ["git", "archive", "--format=tar", FIRST_RELEASE, *parts],
         cwd=REPO_ROOT,
         capture_output=True,
+        check=True,
     )
-    if archive.returncode != 0:
-        pytest.skip(f"{FIRST_RELEASE} is not in this clone's history (shallow clone?)")
     repo = tmp_path / "template"
     repo.mkdir()
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
@@ -131,7 +136,10 @@ def two_releases(tmp_path, git_identity) -> Path:
     git(repo, "tag", "v1")
     for part in TEMPLATE_PARTS:
         target = repo / part
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
         source = REPO_ROOT / part
         if source.is_dir():
             shutil.copytree(source, target, ignore=IGNORED)

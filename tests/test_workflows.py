@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,8 @@ COMBINATIONS = {
         "python_version": "3.12",
     },
     "sensitive-feature": {"sensitive_feature": "mean_radius"},
+    "s3-remote": {"dvc_remote": "s3://acme-ml/dvc"},
+    "gs-remote": {"dvc_remote": "gs://acme-ml/dvc", "ml_task": "regression"},
     "reviewers-and-teams": {
         "github_owner": "Acme",
         "github_repo": "Churn.Model",
@@ -201,7 +204,7 @@ def test_actions_pinned_by_sha_with_version_comment(rendered):
 
 
 def test_least_privilege_and_no_persisted_credentials(rendered):
-    _, root = rendered
+    answers, root = rendered
     assert_least_privilege(root)
     write = {
         (name, job_id, scope)
@@ -210,14 +213,67 @@ def test_least_privilege_and_no_persisted_credentials(rendered):
         for scope, level in job["permissions"].items()
         if level == "write"
     }
-    assert write == {
-        ("deploy.yml", "build", "packages"),
-        ("deploy.yml", "staging", "packages"),
-        ("deploy.yml", "production", "packages"),
-        ("monitor.yml", "retrain", "actions"),
-        ("retrain.yml", "retrain", "contents"),
-        ("retrain.yml", "retrain", "pull-requests"),
-    }
+    oidc = {(name, job_id, "id-token") for name, job_id in jobs_that_pull(root)} if cloud(answers) else set()
+    assert (
+        write
+        == {
+            ("deploy.yml", "build", "packages"),
+            ("deploy.yml", "staging", "packages"),
+            ("deploy.yml", "production", "packages"),
+            ("monitor.yml", "retrain", "actions"),
+            ("retrain.yml", "retrain", "contents"),
+            ("retrain.yml", "retrain", "pull-requests"),
+        }
+        | oidc
+    )
+
+
+def cloud(answers: dict) -> str:
+    """The cloud whose OIDC login the workflows carry, from the dvc_remote answer."""
+    return {"s3": "aws", "gs": "gcp"}.get(answers.get("dvc_remote", "").split("://")[0], "")
+
+
+def jobs_that_pull(root: Path) -> list[tuple[str, str]]:
+    return [
+        (name, job_id)
+        for name, workflow in workflows(root).items()
+        for job_id, job in workflow["jobs"].items()
+        if any(step.get("run") == "make pull" for step in job.get("steps", []))
+    ]
+
+
+def test_cloud_remotes_log_in_through_oidc_before_pulling(rendered):
+    answers, root = rendered
+    pulling = jobs_that_pull(root)
+    assert pulling == [
+        ("ci.yml", "data"),
+        ("ci.yml", "pipeline"),
+        ("deploy.yml", "build"),
+        ("monitor.yml", "drift"),
+        ("retrain.yml", "retrain"),
+    ]
+    login = {"aws": "aws-actions/configure-aws-credentials", "gcp": "google-github-actions/auth"}
+    variable = {"aws": "vars.AWS_ROLE_ARN", "gcp": "vars.GCP_WORKLOAD_IDENTITY_PROVIDER"}
+    for name, job_id in pulling:
+        steps = workflows(root)[name]["jobs"][job_id]["steps"]
+        pull = next(i for i, step in enumerate(steps) if step.get("run") == "make pull")
+        logins = [step for step in steps if step.get("uses", "").split("@")[0] in login.values()]
+        if cloud(answers):
+            assert logins == [steps[pull - 1]], (name, job_id)
+            assert logins[0]["uses"].startswith(login[cloud(answers)] + "@")
+            assert (
+                variable[cloud(answers)] in logins[0]["if"] and "vars.MLFLOW_TRACKING_URI" in logins[0]["if"]
+            )
+        else:
+            assert logins == [], (name, job_id)
+        assert steps[pull]["if"] == "vars.MLFLOW_TRACKING_URI != ''"
+    scheme = answers.get("dvc_remote", "").split("://")[0] if "://" in answers.get("dvc_remote", "") else ""
+    dependency = next(
+        d
+        for d in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+        if d.startswith("dvc")
+    )
+    assert dependency == (f"dvc[{scheme}]>=3.60,<4" if scheme else "dvc>=3.60,<4")
 
 
 def test_ci_gates_the_pull_request_against_its_base(rendered):
