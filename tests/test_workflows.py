@@ -228,9 +228,15 @@ def test_least_privilege_and_no_persisted_credentials(rendered):
     )
 
 
+def remote_scheme(answers: dict) -> str:
+    """s3, gs, ... for a bucket as dvc_remote answer; empty for the default local folder."""
+    scheme, separator, _ = answers.get("dvc_remote", "").partition("://")
+    return scheme if separator else ""
+
+
 def cloud(answers: dict) -> str:
     """The cloud whose OIDC login the workflows carry, from the dvc_remote answer."""
-    return {"s3": "aws", "gs": "gcp"}.get(answers.get("dvc_remote", "").split("://")[0], "")
+    return {"s3": "aws", "gs": "gcp"}.get(remote_scheme(answers), "")
 
 
 def jobs_that_pull(root: Path) -> list[tuple[str, str]]:
@@ -253,7 +259,6 @@ def test_cloud_remotes_log_in_through_oidc_before_pulling(rendered):
         ("retrain.yml", "retrain"),
     ]
     login = {"aws": "aws-actions/configure-aws-credentials", "gcp": "google-github-actions/auth"}
-    variable = {"aws": "vars.AWS_ROLE_ARN", "gcp": "vars.GCP_WORKLOAD_IDENTITY_PROVIDER"}
     for name, job_id in pulling:
         steps = workflows(root)[name]["jobs"][job_id]["steps"]
         pull = next(i for i, step in enumerate(steps) if step.get("run") == "make pull")
@@ -261,13 +266,21 @@ def test_cloud_remotes_log_in_through_oidc_before_pulling(rendered):
         if cloud(answers):
             assert logins == [steps[pull - 1]], (name, job_id)
             assert logins[0]["uses"].startswith(login[cloud(answers)] + "@")
-            assert (
-                variable[cloud(answers)] in logins[0]["if"] and "vars.MLFLOW_TRACKING_URI" in logins[0]["if"]
-            )
+            assert "vars.MLFLOW_TRACKING_URI != ''" in logins[0]["if"]
         else:
             assert logins == [], (name, job_id)
+        if cloud(answers) == "aws":
+            # One login takes the role (OIDC) or the stored keys and exports the credentials; a later
+            # step that set AWS variables itself, even empty, would hide them.
+            assert logins[0]["if"] == "vars.MLFLOW_TRACKING_URI != ''"
+            assert logins[0]["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+            assert logins[0]["with"]["aws-access-key-id"] == "${{ secrets.AWS_ACCESS_KEY_ID }}"
+            later = [key for step in steps[pull:] for key in step.get("env", {}) if key.startswith("AWS_")]
+            assert later == [], (name, job_id, later)
+        if cloud(answers) == "gcp":
+            assert "vars.GCP_WORKLOAD_IDENTITY_PROVIDER != ''" in logins[0]["if"]
         assert steps[pull]["if"] == "vars.MLFLOW_TRACKING_URI != ''"
-    scheme = answers.get("dvc_remote", "").split("://")[0] if "://" in answers.get("dvc_remote", "") else ""
+    scheme = remote_scheme(answers)
     dependency = next(
         d
         for d in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
