@@ -387,6 +387,7 @@ def test_service_refuses_to_start_with_an_unknown_alias(project, project_env, tm
     finally:
         service.stop()
     assert "serve FAILED: cannot serve" in service.output() and "no-such-alias" in service.output()
+    assert "serve] Error 1" in service.output(), "the serve command itself exits 1 (make then exits 2)"
 
 
 # -------------------------------------------------------------------- regression: generated tests

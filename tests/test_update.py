@@ -30,6 +30,12 @@ def commit_everything(repo: Path, message: str) -> None:
     git(repo, "commit", "--quiet", "-m", message)
 
 
+def release(repo: Path, tag: str) -> None:
+    """Commit the template repository's working tree as release ``tag``."""
+    commit_everything(repo, tag)
+    git(repo, "tag", tag)
+
+
 def generate(project: Path, template: Path, ref: str) -> None:
     """What a user does: copier copy at a release, then a git repository with one commit."""
     render(project, src=template, vcs_ref=ref)
@@ -83,12 +89,10 @@ def template_repo(tmp_path, git_identity) -> Path:
     repo = tmp_path / "template"
     shutil.copytree(REPO_ROOT, repo, ignore=IGNORED)
     git(repo, "init", "--quiet")
-    commit_everything(repo, "v1")
-    git(repo, "tag", "v1")
+    release(repo, "v1")
     readme = repo / "template/infra/README.md"
     readme.write_text(readme.read_text() + "\nNew in v2: where the tracking server goes.\n")
-    commit_everything(repo, "v2")
-    git(repo, "tag", "v2")
+    release(repo, "v2")
     return repo
 
 
@@ -152,8 +156,7 @@ def two_releases(tmp_path, git_identity) -> Path:
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(repo, filter="data")
     git(repo, "init", "--quiet")
-    commit_everything(repo, "v1")
-    git(repo, "tag", "v1")
+    release(repo, "v1")
     for part in TEMPLATE_PARTS:
         target = repo / part
         if target.is_dir():
@@ -165,8 +168,7 @@ def two_releases(tmp_path, git_identity) -> Path:
             shutil.copytree(source, target, ignore=IGNORED)
         else:
             shutil.copy2(source, target)
-    commit_everything(repo, "v2")
-    git(repo, "tag", "v2")
+    release(repo, "v2")
     return repo
 
 
