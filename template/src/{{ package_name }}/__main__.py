@@ -11,6 +11,7 @@ import sys
 
 COMMANDS = {
     "collect": ("data.collect", "Data Collection: fetch the raw dataset"),
+    "profile": ("data.profile", "First run: column roles, data contract and business defaults from the data"),
     "validate": ("data.validate", "Data Preparation: check raw data against the expectation suite"),
     "suite": ("data.suite", "Write the expectation suite profiled from the current raw data"),
     "prepare": ("data.prepare", "Data Preparation: clean and split into train/test"),

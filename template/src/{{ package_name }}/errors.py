@@ -15,3 +15,8 @@ class QualityGateError(GateError):
 
 class PromotionError(GateError):
     """The challenger may not become champion."""
+
+
+class SettingsError(GateError):
+    """A settings file (params.yaml, business/kpis.yaml, data/columns.yaml) is wrong; the message
+    names the file, the key and what is expected."""

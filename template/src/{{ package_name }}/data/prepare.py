@@ -1,21 +1,36 @@
-"""Data Preparation: clean the validated raw data and split it into train and test sets."""
+"""Data Preparation: clean the validated raw data and split it into train and test sets.
+
+Rows without a target value (unlabelled) are left out of training and evaluation; exact duplicate
+rows are dropped (``prepare.drop_duplicates``). The split is stratified by label for classification.
+Every column is kept: which ones the model learns from is in the column roles (``paths.columns``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..config import load_params, path
+from ..errors import DataValidationError
+
+MIN_LABELLED = 10
 
 
 def prepare(frame, target: str, task: str, settings: dict[str, Any]):
-    """Return ``(train, test)`` frames; the split is stratified by label for classification."""
-    frame = frame.drop(columns=[c for c in settings.get("drop_columns", []) if c in frame.columns])
+    """Return ``(train, test, unlabelled_rows)``."""
     if settings.get("drop_duplicates", True):
         frame = frame.drop_duplicates()
-    frame = frame.dropna(subset=[target]).reset_index(drop=True)
-    groups = frame.groupby(target, group_keys=False) if task == "classification" else frame
+    labelled = frame.dropna(subset=[target]).reset_index(drop=True)
+    labels = labelled[target]
+    if task == "classification" and labels.dtype.kind == "f" and (labels == labels.round()).all():
+        labelled[target] = labels.astype("int64")  # 0/1 read as 0.0/1.0 because of unlabelled rows
+    if len(labelled) < MIN_LABELLED:
+        raise DataValidationError(
+            f"only {len(labelled)} rows have a value in the target column {target!r}: "
+            f"at least {MIN_LABELLED} labelled rows are needed to train and evaluate"
+        )
+    groups = labelled.groupby(target, group_keys=False) if task == "classification" else labelled
     test = groups.sample(frac=settings["test_size"], random_state=settings["seed"]).sort_index()
-    return frame.drop(index=test.index), test
+    return labelled.drop(index=test.index), test, len(frame) - len(labelled)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,12 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     params = load_params()
-    train, test = prepare(
+    train, test, unlabelled = prepare(
         pd.read_csv(path(params, "raw")), params["data"]["target"], params["task"], params["prepare"]
     )
     for key, frame in (("train", train), ("test", test)):
         out = path(params, key)
         out.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(out, index=False)
-    print(f"prepared {len(train)} train / {len(test)} test rows")
+    note = f"; {unlabelled} rows without a target left out" if unlabelled else ""
+    print(f"prepared {len(train)} train / {len(test)} test rows{note}")
     return 0

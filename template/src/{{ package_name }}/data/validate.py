@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         lines = "\n".join(f"  - {describe(f)}" for f in summary["failures"])
         raise DataValidationError(
             f"{summary['failed']} of {summary['evaluated']} expectations failed "
-            f"(full result in {out.relative_to(root)}):\n{lines}"
+            f"(full result in {out.relative_to(root)}):\n{lines}\n"
+            f"If the data changed legitimately (a new column, a new class, a wider range), run "
+            f"`make suite` to profile the contract again, review the diff of "
+            f"{params['paths']['suite']} and commit it."
         )
     print(f"validation passed: {summary['evaluated']} expectations -> {out.relative_to(root)}")
     return 0

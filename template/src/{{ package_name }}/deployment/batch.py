@@ -2,7 +2,8 @@
 
 ``score --input IN.csv --output OUT.csv`` loads the model the service would load (``model.py``:
 ``MODEL_URI``, ``MODEL_DIR`` or the pipeline's model), drops the target column if the file has it,
-checks the columns against the model's input signature (a missing or unknown column, or text in a
+accepts the raw data's other columns the model does not use (IDs, dates, free text: they are kept
+in the output, not scored), checks the columns against the model's input signature (a missing or unknown column, or text in a
 numeric column, stops it with a message naming the column) and writes the input rows with a
 ``prediction`` column (and ``probability_<class>`` columns for a classifier).
 """
@@ -22,7 +23,7 @@ def check_columns(frame, served: model_module.ServedModel) -> None:
     from pandas.api import types
 
     missing = [c for c in served.columns if c not in frame.columns]
-    unknown = [c for c in frame.columns if c not in served.types]
+    unknown = [c for c in frame.columns if c not in served.types and c not in served.optional]
     problems = []
     if missing:
         problems.append(f"missing column(s) {', '.join(map(repr, missing))}")

@@ -6,7 +6,10 @@ With fairlearn's MetricFrame the model (``paths.model``) is scored per group on 
 classification: accuracy, selection_rate (share predicted positive), true/false positive rates
 (binary models); regression: mae and the mean prediction. The check fails when a metric's
 between-group difference (largest minus smallest group value) exceeds
-``fairness.max_difference[metric]``. Without a ``fairness`` block it says so and passes.
+``fairness.max_difference[metric]``; groups with fewer held-out rows than
+``fairness.min_group_rows`` (default 30) are reported but left out of the differences, so a handful
+of rows cannot decide the verdict. The sensitive feature may be any column of the data, a
+left-out one too. Without a ``fairness`` block it says so and passes.
 Writes ``paths.fairness`` and prints a markdown table (also to the GitHub job summary).
 """
 
@@ -21,6 +24,7 @@ from ..config import load_kpis, load_params, path
 from ..errors import GateError
 
 MAX_DISTINCT = 10  # a numeric feature with more distinct values is binned into quartiles
+MIN_GROUP_ROWS = 30
 
 
 def groups_of(values) -> tuple[Any, str | None]:
@@ -58,7 +62,7 @@ def _rate_among(actual, positive):
     return rate
 
 
-def metric_functions(task: str, model, labels) -> dict[str, Any]:
+def metric_functions(task: str, model, labels, positive: Any = None) -> dict[str, Any]:
     """The metrics compared between groups, by task."""
     from functools import partial
 
@@ -70,19 +74,25 @@ def metric_functions(task: str, model, labels) -> dict[str, Any]:
     metrics = {"accuracy": accuracy_score}
     classes = list(getattr(model, "classes_", sorted(labels.unique())))
     if len(classes) == 2:
-        positive = classes[1]
+        positive = classes[1] if positive is None else positive
         metrics["selection_rate"] = partial(selection_rate, pos_label=positive)
         metrics["true_positive_rate"] = _rate_among(True, positive)
         metrics["false_positive_rate"] = _rate_among(False, positive)
     return metrics
 
 
-def evaluate(model, features, labels, task: str, settings: dict[str, Any]) -> dict[str, Any]:
+def evaluate(
+    model, features, labels, task: str, settings: dict[str, Any], inputs=None, positive: Any = None
+) -> dict[str, Any]:
     """Group metrics of ``model`` on ``features``/``labels`` and the verdict against ``settings``
-    (the ``fairness`` block: ``sensitive_feature``, ``max_difference``)."""
+    (the ``fairness`` block: ``sensitive_feature``, ``max_difference``, ``min_group_rows``).
+    ``features`` holds the sensitive feature; ``inputs`` (default: ``features``) is what the model
+    is given."""
     import warnings
 
     from fairlearn.metrics import MetricFrame
+
+    from .. import gates
 
     name = settings["sensitive_feature"]
     if name not in features.columns:
@@ -91,18 +101,32 @@ def evaluate(model, features, labels, task: str, settings: dict[str, Any]) -> di
             f"held-out data; columns are: {', '.join(map(str, features.columns))}"
         )
     groups, note = groups_of(features[name])
-    metrics = metric_functions(task, model, labels)
+    metrics = metric_functions(task, model, labels, positive)
+    inputs = features if inputs is None else inputs
+    minimum = settings.get("min_group_rows", MIN_GROUP_ROWS)
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
+        raise gates.SettingsError(
+            f"business/kpis.yaml: fairness.min_group_rows: expected a whole number of rows, got {minimum!r}"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = MetricFrame(
-            metrics=metrics, y_true=labels, y_pred=model.predict(features), sensitive_features=groups
+            metrics=metrics, y_true=labels, y_pred=model.predict(inputs), sensitive_features=groups
         )
-        difference = frame.difference(method="between_groups")
+    sizes = groups.value_counts()
+    compared = frame.by_group.loc[[g for g in frame.by_group.index if sizes.get(g, 0) >= minimum]]
+    difference = {
+        m: compared[m].max() - compared[m].min() if compared[m].notna().sum() >= 2 else math.nan
+        for m in metrics
+    }
     by_group = {
         str(group): {"rows": int((groups == group).sum()), **{m: _number(v) for m, v in row.items()}}
         for group, row in frame.by_group.iterrows()
     }
-    limits = settings.get("max_difference") or {}
+    limits = {
+        metric: gates.bound({"max": limit}, f"business/kpis.yaml: fairness.max_difference.{metric}").max
+        for metric, limit in (settings.get("max_difference") or {}).items()
+    }
     checks = []
     for metric, limit in limits.items():
         value = _number(difference.get(metric)) if metric in metrics else None
@@ -110,7 +134,7 @@ def evaluate(model, features, labels, task: str, settings: dict[str, Any]) -> di
         if metric not in metrics:
             check["reason"] = f"not computed for this model (computed: {', '.join(metrics)})"
         elif value is None:
-            check["reason"] = "undefined: too few groups with rows for it"
+            check["reason"] = f"undefined: fewer than two groups with {minimum} or more rows for it"
         else:
             check["passed"] = value <= limit
         checks.append(check)
@@ -118,6 +142,7 @@ def evaluate(model, features, labels, task: str, settings: dict[str, Any]) -> di
         "configured": True,
         "sensitive_feature": name,
         "binned": note,
+        "min_group_rows": minimum,
         "groups": by_group,
         "difference": {m: _number(v) for m, v in difference.items()},
         "max_difference": limits,
@@ -152,9 +177,29 @@ def run(params: dict[str, Any], kpis: dict[str, Any]) -> dict[str, Any]:
         for needed in (model_file, test_file):
             if not needed.exists():
                 raise GateError(f"{needed.name} is missing: run the pipeline first (make repro)")
+        from ..data import roles as column_roles
+        from ..training.metrics import positive_class
+
         test = pd.read_csv(test_file)
+        model = joblib.load(model_file)
+        features = column_roles.features(column_roles.load(params, [c for c in test.columns if c != target]))
+        positive = None
+        if params["task"] == "classification" and len(getattr(model, "classes_", [])) == 2:
+            train_file = path(params, "train")  # the held-out labels are split in the same proportions
+            train_labels = (
+                pd.read_csv(train_file, usecols=[target])[target] if train_file.is_file() else test[target]
+            )
+            positive = positive_class(
+                list(model.classes_), train_labels, params["data"].get("positive_class")
+            )
         result = evaluate(
-            joblib.load(model_file), test.drop(columns=[target]), test[target], params["task"], settings
+            model,
+            test.drop(columns=[target]),
+            test[target],
+            params["task"],
+            settings,
+            inputs=test[features],
+            positive=positive,
         )
     out = path(params, "fairness")
     out.parent.mkdir(parents=True, exist_ok=True)

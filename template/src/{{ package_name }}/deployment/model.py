@@ -9,12 +9,15 @@ Where the model comes from, first match wins:
 
 Requests are checked against the signature before anything else: a row with a missing or unknown
 column or a value of the wrong type is refused with a message naming the row and the column
-(``null`` is a missing value, which the model's imputers fill in).
+(``null`` is a missing value, which the model's imputers fill in). The signature's optional columns
+(the raw data's columns the model does not learn from, and the target) may be sent and are ignored,
+so a raw row of the training data is a valid request.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +43,8 @@ class ServedModel:
     classes: list[Any] | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.columns = [spec["name"] for spec in self.signature]
+        self.columns = [spec["name"] for spec in self.signature if spec.get("required", True)]
+        self.optional = [spec["name"] for spec in self.signature if not spec.get("required", True)]
         self.types = {spec["name"]: spec["type"] for spec in self.signature}
         classes = getattr(self.model, "classes_", None)
         usable = classes is not None and hasattr(self.model, "predict_proba")
@@ -62,7 +66,7 @@ class ServedModel:
 
         data = {}
         for name in self.columns:
-            values = [row[name] for row in rows]
+            values = [row.get(name) for row in rows]
             kind = self.types[name]
             if kind in NUMERIC:
                 floating = kind in ("double", "float") or None in values
@@ -110,14 +114,27 @@ def compile_preprocess(model, columns: list[str]):
     steps = getattr(model, "steps", None)
     if not isinstance(model, Pipeline) or len(steps) != 2 or not isinstance(steps[0][1], ColumnTransformer):
         return None
+    from ..training.estimators import DateParts
+
     parts = []
     for _, transformer, selected in steps[0][1].transformers_:
         if transformer == "drop" or len(selected) == 0:
             continue
-        if not isinstance(transformer, Pipeline) or len(transformer.steps) != 2:
+        if not isinstance(transformer, Pipeline):
+            return None
+        names = [columns[i] if isinstance(i, int) else i for i in selected]
+        if len(transformer.steps) == 3 and isinstance(transformer.steps[0][1], DateParts):
+            (_, imputer), (_, scaler) = transformer.steps[1:]
+            if not isinstance(imputer, SimpleImputer) or not isinstance(scaler, StandardScaler):
+                return None
+            if imputer.add_indicator or scaler.mean_ is None or scaler.scale_ is None:
+                return None
+            fill = np.asarray(imputer.statistics_, dtype=np.float64)
+            parts.append(("dates", names, fill, scaler.mean_, scaler.scale_))
+            continue
+        if len(transformer.steps) != 2:
             return None
         (_, imputer), (_, encoder) = transformer.steps
-        names = [columns[i] if isinstance(i, int) else i for i in selected]
         if not isinstance(imputer, SimpleImputer) or imputer.add_indicator or not set(names) <= set(columns):
             return None
         fill = list(imputer.statistics_)
@@ -139,7 +156,11 @@ def compile_preprocess(model, columns: list[str]):
     def transform(rows: list[dict[str, Any]]):
         blocks = []
         for kind, names, fill, first, second in parts:
-            if kind == "numeric":
+            if kind == "dates":
+                block = np.array([[p for n in names for p in _date_parts(row[n])] for row in rows])
+                block = np.where(np.isnan(block), fill, block)
+                blocks.append((block - first) / second)
+            elif kind == "numeric":
                 block = np.array([[row[n] for n in names] for row in rows], dtype=np.float64)
                 missing = np.isnan(block)
                 if missing.any():
@@ -169,9 +190,17 @@ def _same_as_sklearn(transform, preprocess, columns: list[str], parts) -> bool:
     import pandas as pd
 
     typical: dict[str, Any] = {}
+    dates: list[str] = []
     for kind, names, fill, *_ in parts:
-        typical.update({n: (float(f) if kind == "numeric" else f) for n, f in zip(names, fill, strict=True)})
-    rows = [typical, {n: (0.5 if isinstance(v, float) else "unseen") for n, v in typical.items()}]
+        if kind == "dates":
+            dates += names
+            typical.update(dict.fromkeys(names, "2020-02-29"))
+        else:
+            typical.update(
+                {n: (float(f) if kind == "numeric" else f) for n, f in zip(names, fill, strict=True)}
+            )
+    unusual = {n: (0.5 if isinstance(v, float) else "unseen") for n, v in typical.items()}
+    rows = [typical, unusual, {**unusual, **dict.fromkeys(dates, "03/15/2031 10:30")}]
     rows.append(dict.fromkeys(typical))
     try:
         frame = pd.DataFrame(
@@ -180,6 +209,21 @@ def _same_as_sklearn(transform, preprocess, columns: list[str], parts) -> bool:
         return bool(np.allclose(transform(rows), preprocess.transform(frame), rtol=1e-12, atol=1e-12))
     except Exception:  # any doubt: serve through sklearn
         return False
+
+
+def _date_parts(value: Any) -> tuple[float, float, float, float]:
+    """Year, month, day of week and day of year of one value, as ``DateParts`` computes them."""
+    from datetime import datetime
+
+    if value is None:
+        return (math.nan,) * 4
+    try:
+        stamp = datetime.fromisoformat(value)
+    except (TypeError, ValueError):  # not ISO 8601: pandas, exactly as in training
+        from ..training.estimators import DateParts
+
+        return tuple(DateParts().transform([[value]])[0])
+    return (float(stamp.year), float(stamp.month), float(stamp.weekday()), float(stamp.timetuple().tm_yday))
 
 
 def _plain(value: Any) -> Any:
@@ -265,7 +309,7 @@ def validator(signature: list[dict[str, Any]]):
 
     Built once from the signature: a pydantic TypeAdapter over ``{"instances": [row, ...]}`` where a
     row is a TypedDict with exactly the signature's columns (strict types, ``null`` allowed)."""
-    from typing import Annotated
+    from typing import Annotated, Any, NotRequired
 
     from pydantic import (
         AfterValidator,
@@ -288,8 +332,13 @@ def validator(signature: list[dict[str, Any]]):
         "integer": integer,
         "boolean": StrictBool,
     }
-    fields = {spec["name"]: python_types.get(spec["type"], StrictStr) | None for spec in signature}
-    types = {spec["name"]: spec["type"] for spec in signature}
+    fields = {
+        spec["name"]: python_types.get(spec["type"], StrictStr) | None
+        if spec.get("required", True)
+        else NotRequired[Any]  # accepted and ignored: the model does not use it
+        for spec in signature
+    }
+    types = {spec["name"]: spec["type"] for spec in signature if spec.get("required", True)}
     row = TypedDict("Row", fields)  # type: ignore[misc]
     row.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
     body = TypedDict("Body", {"instances": Annotated[list[row], Field(min_length=1)]})  # noqa: UP013
@@ -318,7 +367,8 @@ def validator(signature: list[dict[str, Any]]):
             return f"{where}: missing column '{column}'"
         if kind == "extra_forbidden":
             known = ", ".join(list(types)[:8]) + (", ..." if len(types) > 8 else "")
-            return f"{where}: unknown column '{column}' (the model's {len(types)} columns: {known})"
+            shown = str(column) if len(str(column)) <= 60 else str(column)[:57] + "..."
+            return f"{where}: unknown column '{shown}' (the model's {len(types)} columns: {known})"
         expected = _TYPE_NAMES.get(types.get(column, ""), types.get(column, "a value"))
         if types.get(column) == "boolean":
             expected = "true or false"

@@ -61,11 +61,15 @@ def check_online(client: loadtest.Client, rows: list[dict[str, Any]]) -> tuple[l
     return checks, predictions if ok else None
 
 
-def malformed_requests(row: dict[str, Any]) -> dict[str, tuple[bytes, str]]:
-    """Requests the service must refuse with a 4xx: name -> (body, content type)."""
-    first = next(iter(row))
+def malformed_requests(
+    row: dict[str, Any], required: list[str] | None = None
+) -> dict[str, tuple[bytes, str]]:
+    """Requests the service must refuse with a 4xx: name -> (body, content type). ``required``: the
+    model's input columns (default: every column of ``row``); the others may be left out."""
+    required = [c for c in (required or list(row)) if c in row] or list(row)
+    first = required[0]
     numeric = next(
-        (k for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)), None
+        (k for k in required if isinstance(row[k], int | float) and not isinstance(row[k], bool)), None
     )
     wrong = {**row, numeric: "not a number"} if numeric else {**row, first: {"nested": "object"}}
     missing = {k: v for k, v in row.items() if k != first}
@@ -83,9 +87,11 @@ def malformed_requests(row: dict[str, Any]) -> dict[str, tuple[bytes, str]]:
     }
 
 
-def check_malformed(client: loadtest.Client, row: dict[str, Any]) -> list[dict[str, Any]]:
+def check_malformed(
+    client: loadtest.Client, row: dict[str, Any], required: list[str] | None = None
+) -> list[dict[str, Any]]:
     checks = []
-    for name, (body, content_type) in malformed_requests(row).items():
+    for name, (body, content_type) in malformed_requests(row, required).items():
         status, answer = client.request("POST", "/predict", body, content_type)
         message = answer.decode("utf-8", "replace").strip().replace("\n", " ")
         checks.append(
@@ -150,6 +156,16 @@ def _same(a, b) -> bool:
     return str(a) == str(b)
 
 
+def model_columns(params: dict[str, Any]) -> list[str] | None:
+    """The model's input columns (from the column roles), None when they are not known."""
+    from ..data import roles as column_roles
+
+    try:
+        return column_roles.features(column_roles.load(params))
+    except column_roles.RolesError:
+        return None
+
+
 def run_qa(url: str, params: dict[str, Any], kpis: dict[str, Any], batch: bool = True) -> dict[str, Any]:
     """Every check; the report (``passed`` says whether all passed). Raises nothing for a failed check."""
     import http.client
@@ -164,7 +180,7 @@ def run_qa(url: str, params: dict[str, Any], kpis: dict[str, Any], batch: bool =
     try:
         online_checks, online = check_online(client, rows)
         checks += online_checks
-        checks += check_malformed(client, rows[0])
+        checks += check_malformed(client, rows[0], model_columns(params))
         load, report["loadtest"] = check_load(url, rows, params, kpis)
         checks.append(load)
     except (OSError, http.client.HTTPException) as error:

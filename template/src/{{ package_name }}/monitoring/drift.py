@@ -1,6 +1,6 @@
 """Monitoring: data drift of production inputs against the training data (Evidently).
 
-Reference: the training split (``paths.train``, target dropped). Current: the ``inputs`` of the
+Reference: the model's input columns of the training split (``paths.train``; see the column roles). Current: the ``inputs`` of the
 service's prediction log (JSON Lines under ``PREDICTION_LOG_DIR`` if set, else ``paths.predictions``),
 or ``--current`` (a CSV file or another log directory); ``--days N`` keeps the last N days of log
 lines. Evidently's DataDriftPreset tests each column; the share of drifted columns is compared with
@@ -153,8 +153,12 @@ def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None,
     """Compare production inputs with the training data; write the report and the verdict."""
     import pandas as pd
 
+    from ..data import roles as column_roles
+
     target = params["data"]["target"]
     reference = pd.read_csv(path(params, "train")).drop(columns=[target], errors="ignore")
+    # The model's inputs only: IDs, dates, free text and constants drift by nature.
+    reference = reference[column_roles.features(column_roles.load(params, reference.columns))]
     current, description = current_data(params, source, days)
     if current.empty:
         raise GateError(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import gates
 from ..config import load_kpis, load_params
 from ..errors import PromotionError
-from ..training.compare import higher_is_better
 from . import tracking
 
 
@@ -26,8 +26,21 @@ def promote(settings: dict[str, Any], kpis: dict[str, Any]) -> str:
     if champion is not None and champion.version == challenger.version:
         return f"{name} v{challenger.version} is already {tracking.CHAMPION}"
     if champion is not None:
-        new, old = float(challenger.tags[f"metric.{metric}"]), float(champion.tags[f"metric.{metric}"])
-        if (new < old) if higher_is_better(kpis, metric) else (new > old):
+        key = f"metric.{metric}"
+        if key not in challenger.tags:
+            raise PromotionError(
+                f"{name} v{challenger.version} has no {metric} (business/kpis.yaml: primary_metric): "
+                "run the pipeline again (make repro) so the challenger is evaluated on it"
+            )
+        if key not in champion.tags:
+            raise PromotionError(
+                f"champion v{champion.version} of {name} was evaluated without {metric} (the task or the "
+                f"primary metric changed since): they cannot be compared. If the challenger should "
+                f"replace it, move the alias by hand: mlflow's set_registered_model_alias or the UI "
+                f"(model {name}, version {challenger.version}, alias {tracking.CHAMPION})"
+            )
+        new, old = float(challenger.tags[key]), float(champion.tags[key])
+        if gates.bound_of(kpis, metric).worse_by(new, old) > 0:
             raise PromotionError(
                 f"{name} v{challenger.version} has {metric}={new}, worse than champion v{champion.version} ({old})"
             )

@@ -80,16 +80,24 @@ def _quiet(*loggers: str):
             logging.getLogger(name).setLevel(level)
 
 
-def log_run(model, features, params, metrics, tags, settings) -> dict[str, str]:
-    """Log params, metrics, tags and the model (signature + input example) in one run."""
+def log_run(model, features, params, metrics, tags, settings, signature=None) -> dict[str, str]:
+    """Log params, metrics, tags and the model (signature + input example) in one run.
+    ``signature``: the input columns as ``signature.json`` lists them (optional columns included);
+    default: the columns of ``features``."""
+    import json
+
     import cloudpickle
     import mlflow
     import sklearn
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import Schema
 
     client(settings)
     mlflow.set_experiment(settings["experiment"])
     example = features.head(5)
+    inferred = infer_signature(example, model.predict(example))
+    if signature is not None:
+        inferred = ModelSignature(inputs=Schema.from_json(json.dumps(signature)), outputs=inferred.outputs)
     with mlflow.start_run() as run, _quiet("mlflow.sklearn", "mlflow.utils.environment"):
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
@@ -97,7 +105,7 @@ def log_run(model, features, params, metrics, tags, settings) -> dict[str, str]:
         info = mlflow.sklearn.log_model(
             model,
             name="model",
-            signature=infer_signature(example, model.predict(example)),
+            signature=inferred,
             input_example=example,
             # The model never leaves your own registry; cloudpickle loads faster than skops
             # and needs no list of trusted types for tree ensembles.

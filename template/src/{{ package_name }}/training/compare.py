@@ -15,18 +15,9 @@ import subprocess
 import sys
 from typing import Any
 
+from .. import gates
 from ..config import load_kpis, load_params, path, project_root
 from ..errors import QualityGateError
-
-LOWER_IS_BETTER = {"rmse", "mae", "mse", "mape", "log_loss", "brier"}
-
-
-def higher_is_better(kpis: dict[str, Any], metric: str) -> bool:
-    """Direction of ``metric``: a ``max`` threshold, or a known error metric, means lower is better."""
-    bounds = (kpis.get("thresholds") or {}).get(metric, {})
-    if "max" in bounds or "min" in bounds:
-        return "max" not in bounds
-    return metric not in LOWER_IS_BETTER
 
 
 def base_metrics(base: str, metrics_file: str) -> dict[str, float] | None:
@@ -44,7 +35,9 @@ def base_metrics(base: str, metrics_file: str) -> dict[str, float] | None:
             "Is the ref fetched? (in CI: actions/checkout with fetch-depth: 0)"
         )
     diff = (json.loads(done.stdout or "{}") or {}).get(metrics_file, {})
-    old = {name: entry.get("old") for name, entry in diff.items() if isinstance(entry, dict)}
+    old = {
+        name: entry.get("old") for name, entry in diff.items() if isinstance(entry, dict) and "old" in entry
+    }
     old = {name: value for name, value in old.items() if value is not None}
     return old or None
 
@@ -52,28 +45,34 @@ def base_metrics(base: str, metrics_file: str) -> dict[str, float] | None:
 def compare(
     current: dict[str, float], base: dict[str, float] | None, kpis: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """One row per gated metric: threshold check and regression check against ``base``."""
-    tolerance = float((kpis.get("ci") or {}).get("max_regression", 0.0))
-    thresholds = kpis.get("thresholds") or {}
-    names = list(thresholds) + [m for m in [kpis.get("primary_metric")] if m and m not in thresholds]
+    """One row per gated metric: the evaluation gate's checks (thresholds, the baseline) and the
+    regression check against ``base``."""
+    from .evaluate import check_gate
+
+    tolerance = gates.ci_tolerance(kpis)
+    thresholds = gates.thresholds(kpis)
+    primary = kpis.get("primary_metric")
+    verdicts = {c["metric"]: c for c in check_gate(current, kpis)["checks"]}
+    names = list(thresholds) + [m for m in [primary] if m and m not in thresholds]
     rows = []
     for name in names:
         value = current.get(name)
-        bounds = thresholds.get(name, {})
-        meets = value is not None and all(
-            value >= limit if kind == "min" else value <= limit for kind, limit in bounds.items()
-        )
+        meets = verdicts[name]["passed"] if name in verdicts else value is not None
+        limits = [verdicts[name]["limit"]] if name in verdicts else []
+        against = verdicts.get(f"{name} vs baseline")
+        if against is not None:
+            meets = meets and against["passed"]
+            limits.append(f"beats baseline {against['baseline']} by {gates.baseline_margin(kpis)}")
         old = (base or {}).get(name)
         if old is None or value is None:
             change, regressed = None, False
         else:
             change = round(value - old, 6)
-            loss = -change if higher_is_better(kpis, name) else change
-            regressed = loss > tolerance
+            regressed = gates.bound_of(kpis, name).worse_by(value, old) > tolerance
         rows.append(
             {
                 "metric": name,
-                "threshold": ", ".join(f"{k} {v}" for k, v in bounds.items()) or "-",
+                "threshold": "; ".join(limits) or "-",
                 "base": old,
                 "value": value,
                 "change": change,

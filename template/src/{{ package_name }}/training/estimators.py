@@ -30,27 +30,77 @@ def _estimator(task: str, name: str, hyperparameters: dict[str, Any]):
     return getattr(importlib.import_module(module), cls)(**hyperparameters)
 
 
-def build_pipeline(task: str, name: str, hyperparameters: dict[str, Any], features):
-    """Impute and scale numeric columns, one-hot encode the rest, then fit ``name``."""
+class DateParts:
+    """Dates (any format pandas parses) to year, month, day of week and day of year; NaN when a
+    value is missing or not a date. Stateless: ``fit`` learns nothing."""
+
+    PARTS = ("year", "month", "dayofweek", "dayofyear")
+
+    def fit(self, features, labels=None):
+        self.n_features_in_ = features.shape[1]
+        return self
+
+    def transform(self, features):
+        import warnings
+
+        import numpy as np
+        import pandas as pd
+
+        frame = pd.DataFrame(features)
+        blocks = []
+        for column in frame.columns:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                parsed = pd.to_datetime(frame[column], errors="coerce", format="mixed")
+            blocks += [getattr(parsed.dt, part).astype("float64").to_numpy() for part in self.PARTS]
+        return np.column_stack(blocks) if blocks else np.empty((len(frame), 0))
+
+    def fit_transform(self, features, labels=None):
+        return self.fit(features).transform(features)
+
+    def get_feature_names_out(self, input_features=None):
+        names = list(input_features) if input_features is not None else []
+        return [f"{name}_{part}" for name in names for part in self.PARTS]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {}
+
+    def set_params(self, **params: Any) -> DateParts:
+        return self
+
+
+def build_pipeline(task: str, name: str, hyperparameters: dict[str, Any], features, dates=()):
+    """Impute and scale numeric columns, one-hot encode text columns, turn ``dates`` into numbers,
+    then fit ``name``."""
     from pandas.api.types import is_numeric_dtype
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    numeric = [c for c in features.columns if is_numeric_dtype(features[c])]
-    other = [c for c in features.columns if c not in numeric]
-    preprocess = ColumnTransformer(
-        [
-            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-            (
-                "categorical",
-                make_pipeline(
-                    SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                ),
-                other,
+    dates = [c for c in dates if c in features.columns]
+    numeric = [c for c in features.columns if c not in dates and is_numeric_dtype(features[c])]
+    other = [c for c in features.columns if c not in numeric and c not in dates]
+    branches = [
+        ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+        (
+            "categorical",
+            make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
             ),
-        ]
-    )
+            other,
+        ),
+    ]
+    if dates:
+        branches.append(
+            (
+                "dates",
+                make_pipeline(
+                    DateParts(), SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+                ),
+                dates,
+            )
+        )
+    preprocess = ColumnTransformer(branches)
     return Pipeline([("preprocess", preprocess), ("model", _estimator(task, name, hyperparameters))])

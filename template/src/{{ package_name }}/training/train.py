@@ -12,11 +12,16 @@ import json
 from typing import Any
 
 from ..config import load_params, path, project_root
+from ..data import roles as column_roles
 from .estimators import build_pipeline
 
 
-def split_xy(frame, target: str):
-    return frame.drop(columns=[target]), frame[target]
+def split_xy(frame, target: str, features: list[str] | None = None):
+    """The model's input columns (``features``, in that order; default: all but the target) and
+    the labels."""
+    if features is None:
+        return frame.drop(columns=[target]), frame[target]
+    return frame[features], frame[target]
 
 
 def column_type(series) -> str:
@@ -32,14 +37,30 @@ def column_type(series) -> str:
     return "string"
 
 
-def signature_of(features) -> list[dict[str, Any]]:
-    """The input signature of ``features`` as MLflow writes it: ``[{"type", "name", "required"}]``."""
-    return [{"type": column_type(features[c]), "name": str(c), "required": True} for c in features.columns]
+def signature_of(frame, features: list[str] | None = None) -> list[dict[str, Any]]:
+    """The input signature as MLflow writes it: ``[{"type", "name", "required"}]``. The model's
+    ``features`` are required; every other column of ``frame`` (left-out columns, the target) is
+    optional: a row of the raw data is accepted, and those columns are ignored. Default: every
+    column of ``frame`` is a required feature."""
+    features = list(frame.columns) if features is None else features
+    return [
+        {"type": column_type(frame[c]), "name": str(c), "required": c in features}
+        for c in [*features, *(c for c in frame.columns if c not in features)]
+    ]
 
 
-def fit(train, target: str, task: str, settings: dict[str, Any]):
-    features, labels = split_xy(train, target)
-    pipeline = build_pipeline(task, settings["estimator"], settings.get("hyperparameters") or {}, features)
+def fit(train, target: str, task: str, settings: dict[str, Any], roles: dict[str, str] | None = None):
+    """The fitted pipeline; ``roles`` (default: every column but the target is a feature)."""
+    if roles is None:
+        roles = {str(c): column_roles.FEATURE for c in train.columns if c != target}
+    features, labels = split_xy(train, target, column_roles.features(roles))
+    pipeline = build_pipeline(
+        task,
+        settings["estimator"],
+        settings.get("hyperparameters") or {},
+        features,
+        dates=column_roles.dates(roles),
+    )
     return pipeline.fit(features, labels)
 
 
@@ -53,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     params, root = load_params(), project_root()
     train = pd.read_csv(path(params, "train"))
     target = params["data"]["target"]
-    model = fit(train, target, params["task"], params["train"])
+    roles = column_roles.load(params, [c for c in train.columns if c != target])
+    model = fit(train, target, params["task"], params["train"], roles)
     model_file = path(params, "model")
     model_file.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_file)
     signature_file = path(params, "signature")
     signature_file.parent.mkdir(parents=True, exist_ok=True)
-    signature = signature_of(split_xy(train, target)[0])
+    signature = signature_of(train, column_roles.features(roles))
     signature_file.write_text(json.dumps(signature, indent=2) + "\n", encoding="utf-8")
     print(f"trained {params['train']['estimator']} -> {model_file.relative_to(root)}")
     return 0

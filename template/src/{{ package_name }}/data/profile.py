@@ -1,0 +1,128 @@
+"""First run: profile the raw data into the settings a new project needs, where they are missing.
+
+- the column roles (``paths.columns``): which columns the model learns from (``roles.py``);
+- the data contract (``paths.suite``): the expectation suite (``suite.py``);
+- the data-dependent defaults of ``business/kpis.yaml``: every value written there as
+  ``null``/``{}`` with the comment ``# from the data on the first run`` (the primary metric and
+  thresholds that suit the task and the number of classes, and fairness limits on the scale of
+  the metric).
+
+A file or value that is already there is never touched: they are yours to review, edit and commit.
+Delete a file (or put the marker back) to profile it again; ``make suite`` re-profiles the contract.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..config import KPIS_FILE, load_params, path, project_root
+from . import roles as column_roles
+from .suite import build_suite, write_suite
+
+MARKER = "# from the data on the first run"
+_PLACEHOLDER = re.compile(
+    r"^(?P<indent>[ ]*)(?P<key>[a-z_]+):[ ]*(null|\{\}|~)?[ ]*" + re.escape(MARKER) + r".*$", re.MULTILINE
+)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.4g}"
+
+
+def kpi_defaults(labels, task: str) -> dict[str, list[str]]:
+    """YAML lines for each placeholder key, derived from the labelled target values."""
+    if task == "classification":
+        classes = sorted(labels.astype(str).unique())
+        chance = 1 / len(classes)
+        auc = "roc_auc" if len(classes) == 2 else "roc_auc_ovr"
+        shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+        fairness = ["accuracy: 0.25"] + (["selection_rate: 0.3"] if len(classes) == 2 else [])
+        return {
+            "primary_metric": [
+                f"primary_metric: balanced_accuracy   # chance level {_fmt(chance)}: {len(classes)} classes ({shown})"
+            ],
+            "thresholds": [
+                "thresholds:",
+                f"  balanced_accuracy: {{min: {_fmt(min(0.95, chance + 0.15))}}}   # chance + 0.15",
+                f"  {auc}: {{min: 0.65}}   # 0.5 is a random ranking",
+            ],
+            "max_difference": ["max_difference:", *(f"  {line}" for line in fairness)],
+        }
+    spread = float(labels.std())
+    return {
+        "primary_metric": ["primary_metric: r2"],
+        "thresholds": [
+            "thresholds:",
+            "  r2: {min: 0.2}   # 0 is predicting the mean",
+            f"  mae: {{max: {_fmt(spread)}}}   # one standard deviation of the target",
+        ],
+        "max_difference": [
+            "max_difference:",
+            f"  mae: {_fmt(spread / 2)}   # half a standard deviation of the target",
+        ],
+    }
+
+
+def fill_placeholders(text: str, defaults: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """``text`` with every marked placeholder replaced; the keys that were filled."""
+    filled = []
+
+    def replace(match: re.Match) -> str:
+        key, indent = match["key"], match["indent"]
+        if key not in defaults:
+            return match[0]
+        filled.append(key)
+        return "\n".join(indent + line for line in defaults[key])
+
+    return _PLACEHOLDER.sub(replace, text), filled
+
+
+def profile(params: dict[str, Any], frame) -> list[str]:
+    """Write what is missing; returns one line per file written."""
+    root, target, task = project_root(), params["data"]["target"], params["task"]
+    done = []
+    roles_file = path(params, "columns")
+    if not roles_file.is_file():
+        inferred = column_roles.infer(frame, target)
+        roles_file.parent.mkdir(parents=True, exist_ok=True)
+        roles_file.write_text(column_roles.to_yaml(inferred, params["paths"]["raw"]), encoding="utf-8")
+        left = [f"{n} ({r})" for n, (r, _) in inferred.items() if r in column_roles.LEFT_OUT]
+        done.append(
+            f"column roles -> {params['paths']['columns']}: "
+            f"{len(column_roles.features({n: r for n, (r, _) in inferred.items()}))} features"
+            + (f"; left out: {', '.join(left)}" if left else "")
+        )
+    roles = column_roles.load(params, [c for c in frame.columns if c != target])
+    suite_file = path(params, "suite")
+    if not suite_file.is_file():
+        suite = build_suite(frame, target, task, roles)
+        write_suite(suite, suite_file)
+        done.append(f"data contract -> {params['paths']['suite']}: {len(suite['expectations'])} expectations")
+    kpis_file = root / KPIS_FILE
+    if kpis_file.is_file():
+        text = kpis_file.read_text(encoding="utf-8")
+        labels = frame[target].dropna()
+        if _PLACEHOLDER.search(text) and len(labels):
+            text, filled = fill_placeholders(text, kpi_defaults(labels, task))
+            if filled:
+                kpis_file.write_text(text, encoding="utf-8")
+                done.append(f"defaults from the data -> {KPIS_FILE}: {', '.join(filled)}")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    parser(__doc__, "profile").parse_args(argv)
+    import pandas as pd
+
+    params = load_params()
+    written = profile(params, pd.read_csv(path(params, "raw")))
+    for line in written:
+        print(f"profiled {line}")
+    if written:
+        print("review these files and commit them: they are now your settings")
+    else:
+        print("column roles, data contract and business defaults already there: nothing to profile")
+    return 0

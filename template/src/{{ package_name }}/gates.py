@@ -1,0 +1,194 @@
+"""Gate semantics, in one place for every gate of the lifecycle.
+
+A bound in ``business/kpis.yaml`` is ``{min: x}`` (higher is better), ``{max: y}`` (lower is
+better), or both with ``direction: higher|lower`` stated. Nothing else is a bound: a mistyped key
+(``minimum``, ``Max``) or a value that is not a number is an error naming the file and the key,
+never a gate that silently passes. The evaluation gate, the CI gate and its regression check,
+promotion, the load test, the responsible-AI check and drift monitoring all read their limits
+through ``bound`` and decide with ``Bound.passes``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SettingsError
+
+KEYS = ("min", "max", "direction")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A limit on one metric; ``where`` names the file and key it came from."""
+
+    where: str
+    min: float | None = None
+    max: float | None = None
+    direction: str | None = None
+
+    @property
+    def higher_is_better(self) -> bool:
+        if self.direction:
+            return self.direction == "higher"
+        return self.max is None
+
+    def passes(self, value: float | None) -> bool:
+        """True when ``value`` is a number inside the bound (a missing or NaN value never passes)."""
+        if (
+            value is None
+            or isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or math.isnan(value)
+        ):
+            return False
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def text(self) -> str:
+        parts = ([f">= {self.min}"] if self.min is not None else []) + (
+            [f"<= {self.max}"] if self.max is not None else []
+        )
+        return " and ".join(parts)
+
+    def worse_by(self, value: float, reference: float) -> float:
+        """How much worse ``value`` is than ``reference`` (negative: better)."""
+        return reference - value if self.higher_is_better else value - reference
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise SettingsError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def bound(raw: Any, where: str) -> Bound:
+    """Parse ``{min: x}``, ``{max: y}`` or both with ``direction``; ``where`` is e.g.
+    ``business/kpis.yaml: thresholds.f1``."""
+    if not isinstance(raw, dict) or not raw:
+        raise SettingsError(f"{where}: expected {{min: <number>}} or {{max: <number>}}, got {raw!r}")
+    unknown = [k for k in raw if k not in KEYS]
+    if unknown:
+        hint = {"minimum": "min", "maximum": "max", "lower": "min", "upper": "max"}
+        fixes = ", ".join(
+            f"'{k}' (did you mean '{hint.get(str(k).lower(), str(k).lower())}'?)"
+            if str(k).lower() in (*hint, *KEYS)
+            else repr(k)
+            for k in unknown
+        )
+        raise SettingsError(f"{where}: unknown key {fixes}; a bound has only min, max and direction")
+    low = _number(raw["min"], f"{where}.min") if "min" in raw else None
+    high = _number(raw["max"], f"{where}.max") if "max" in raw else None
+    direction = raw.get("direction")
+    if direction is not None and direction not in ("higher", "lower"):
+        raise SettingsError(f"{where}.direction: use higher or lower, not {direction!r}")
+    if low is None and high is None:
+        raise SettingsError(f"{where}: give min or max")
+    if low is not None and high is not None:
+        if low > high:
+            raise SettingsError(f"{where}: min {low} is above max {high}")
+        if direction is None:
+            raise SettingsError(f"{where}: with both min and max, say direction: higher or lower")
+    return Bound(where, low, high, direction)
+
+
+def bounds(section: Any, where: str) -> dict[str, Bound]:
+    """``{name: Bound}`` of a mapping of bounds (``thresholds``, ``service``, ...)."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise SettingsError(f"{where}: expected a mapping of name: {{min|max: number}}, got {section!r}")
+    return {str(name): bound(raw, f"{where}.{name}") for name, raw in section.items()}
+
+
+def check(name: str, value: float | None, limit: Bound) -> dict[str, Any]:
+    """One gate check as every report writes it."""
+    return {
+        "metric": name,
+        "value": value,
+        "limit": limit.text(),
+        "passed": limit.passes(value),
+        **({"min": limit.min} if limit.min is not None else {}),
+        **({"max": limit.max} if limit.max is not None else {}),
+    }
+
+
+def beats_baseline(name: str, value: float | None, baseline: float | None, margin: float, higher: bool):
+    """The model's ``name`` must beat the trivial baseline's by ``margin`` (in the metric's direction)."""
+    if baseline is None:
+        return {"metric": f"{name} vs baseline", "value": value, "limit": "no baseline", "passed": False}
+    needed = round(baseline + margin if higher else baseline - margin, 6)
+    limit = Bound(f"baseline.{name}", min=needed if higher else None, max=None if higher else needed)
+    return {**check(f"{name} vs baseline", value, limit), "baseline": baseline}
+
+
+def failure_line(item: dict[str, Any], source: str = "business/kpis.yaml") -> str:
+    """One readable line for a failed check."""
+    if "baseline" in item:
+        return (
+            f"{item['metric']}: {item['value']} does not beat the trivial baseline ({item['baseline']}) "
+            f"by the margin {source} asks ({item['limit']})"
+        )
+    return f"{item['metric']} = {item['value']} but {source} requires {item['limit']}"
+
+
+KPIS = "business/kpis.yaml"
+LOWER_IS_BETTER = {"rmse", "mae", "mse", "mape", "log_loss", "brier"}
+
+
+def thresholds(kpis: dict[str, Any]) -> dict[str, Bound]:
+    """The metric thresholds of ``business/kpis.yaml``."""
+    return bounds(kpis.get("thresholds"), f"{KPIS}: thresholds")
+
+
+def higher_is_better(kpis: dict[str, Any], metric: str) -> bool:
+    """A metric's direction: its threshold's, else lower is better only for known error metrics."""
+    limit = thresholds(kpis).get(metric)
+    if limit is not None:
+        return limit.higher_is_better
+    return metric not in LOWER_IS_BETTER
+
+
+def baseline_margin(kpis: dict[str, Any]) -> float | None:
+    """How much the primary metric must beat the trivial baseline by (None: not checked)."""
+    if "baseline_margin" not in kpis or kpis["baseline_margin"] is None:
+        return None
+    margin = _number(kpis["baseline_margin"], f"{KPIS}: baseline_margin")
+    if margin < 0:
+        raise SettingsError(f"{KPIS}: baseline_margin must be 0 or more, got {margin}")
+    return margin
+
+
+def check_metric_names(kpis: dict[str, Any], available: tuple[str, ...] | list[str]) -> None:
+    """Every metric ``business/kpis.yaml`` names is one this model computes."""
+    named = [(f"thresholds.{name}", name) for name in thresholds(kpis)]
+    if kpis.get("primary_metric") is not None:
+        named.insert(0, ("primary_metric", str(kpis["primary_metric"])))
+    else:
+        raise SettingsError(f"{KPIS}: primary_metric is missing: name one of {', '.join(available)}")
+    for key, name in named:
+        if name not in available:
+            raise SettingsError(
+                f"{KPIS}: {key}: {name!r} is not computed for this model; use one of {', '.join(available)}"
+            )
+
+
+def bound_of(kpis: dict[str, Any], metric: str) -> Bound:
+    """The metric's threshold, or a bound that only knows the metric's direction."""
+    return thresholds(kpis).get(metric) or Bound(
+        f"{KPIS}: {metric}", direction="higher" if higher_is_better(kpis, metric) else "lower"
+    )
+
+
+def ci_tolerance(kpis: dict[str, Any]) -> float:
+    """``ci.max_regression``: how much worse than the base branch a metric may get."""
+    ci = kpis.get("ci") or {}
+    if not isinstance(ci, dict):
+        raise SettingsError(f"{KPIS}: ci: expected a mapping with max_regression, got {ci!r}")
+    unknown = [k for k in ci if k != "max_regression"]
+    if unknown:
+        raise SettingsError(f"{KPIS}: ci: unknown key {', '.join(map(repr, unknown))}; only max_regression")
+    tolerance = _number(ci.get("max_regression", 0.0), f"{KPIS}: ci.max_regression")
+    if tolerance < 0:
+        raise SettingsError(f"{KPIS}: ci.max_regression must be 0 or more, got {tolerance}")
+    return tolerance
