@@ -24,7 +24,7 @@ from .conftest import REPO_ROOT, files_of, git, registry, render, run
 
 pytestmark = pytest.mark.slow
 
-STAGES = ("collect", "validate", "prepare", "train", "evaluate")
+STAGES = ("collect", "profile", "validate", "prepare", "train", "evaluate")
 UP_TO_DATE = "Data and pipelines are up to date"
 
 
@@ -151,11 +151,25 @@ def test_pipeline_writes_metrics_plots_and_gate_results(default_project, default
     validation = read_json(root / "reports/validation.json")
     assert validation["success"] is True and validation["failed"] == 0 and validation["evaluated"] > 60
     metrics = read_json(root / "reports/metrics.json")
-    assert set(metrics) == {"accuracy", "f1", "roc_auc"}
+    baseline = metrics.pop("baseline")
+    assert (
+        set(metrics)
+        == set(baseline)
+        == {
+            "accuracy",
+            "balanced_accuracy",
+            "f1_macro",
+            "f1",
+            "precision",
+            "recall",
+            "roc_auc",
+        }
+    )
     assert all(0.9 <= value <= 1.0 for value in metrics.values()), metrics
+    assert baseline["roc_auc"] == 0.5 and baseline["f1"] > 0.7  # the majority class is 1 (benign)
     gate = read_json(root / "reports/gate.json")
-    assert gate["passed"] is True
-    assert {c["metric"] for c in gate["checks"]} == {"accuracy", "f1", "roc_auc"}
+    assert gate["passed"] is True and gate["positive_class"] == "1"
+    assert {c["metric"] for c in gate["checks"]} == {"accuracy", "f1", "roc_auc", "roc_auc vs baseline"}
     confusion = (root / "reports/plots/confusion.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted"
     test_rows = len((root / "data/prepared/test.csv").read_text().splitlines()) - 1
@@ -245,7 +259,7 @@ def test_shipped_classification_suite_is_what_the_profiler_writes(
     suite = root / "data/expectations/raw.json"
     shipped = suite.read_text()
     done = run(["make", "suite"], root, project_env)
-    assert "wrote 64 expectations" in done.stdout
+    assert "wrote 63 expectations" in done.stdout
     assert suite.read_text() == shipped
     assert_clean(root, project_env)
 
@@ -254,7 +268,9 @@ def test_shipped_regression_suite_is_what_the_profiler_writes(tmp_path, project_
     root = render(tmp_path / "diabetes-sample", project_name="Diabetes Sample", ml_task="regression")
     shipped = (root / "data/expectations/raw.json").read_text()
     run(["uv", "sync", "--quiet"], root, project_env)
-    run(["uv", "run", "--frozen", "python", "-m", "diabetes_sample", "collect"], root, project_env)
+    for command in ("collect", "profile"):  # the roles file is profiled; the shipped suite is kept
+        run(["uv", "run", "--frozen", "python", "-m", "diabetes_sample", command], root, project_env)
+    assert (root / "data/expectations/raw.json").read_text() == shipped
     run(["make", "suite"], root, project_env)
     assert (root / "data/expectations/raw.json").read_text() == shipped
 
@@ -377,8 +393,9 @@ def test_regression_project_from_a_csv_url(csv_project, project_env):
     assert "collected 442 rows x 11 columns" in done.stdout
     assert read_json(root / "reports/validation.json")["success"] is True
     metrics = read_json(root / "reports/metrics.json")
-    assert set(metrics) == {"r2", "rmse", "mae"}
+    assert set(metrics) == {"r2", "rmse", "mae", "baseline"}
     assert metrics["r2"] >= 0.35 and 0 < metrics["mae"] <= metrics["rmse"], metrics
+    assert metrics["baseline"]["r2"] <= 0.0  # the mean of the training target
     assert read_json(root / "reports/gate.json")["passed"] is True
     residuals = (root / "reports/plots/residuals.csv").read_text().splitlines()
     assert residuals[0] == "actual,predicted,residual"
@@ -397,25 +414,22 @@ def test_regression_project_from_a_csv_url(csv_project, project_env):
     assert registry(root)["aliases"][("diabetes-progression", "champion")] == 1
 
 
-def test_csv_starter_suite_grows_into_a_profiled_contract(csv_project, project_env):
+def test_first_run_profiles_the_csv_contract_and_make_suite_reproduces_it(csv_project, project_env):
     root = csv_project
     suite_file = root / "data/expectations/raw.json"
-    starter = read_json(suite_file)["expectations"]
-    assert {e["kwargs"].get("column") for e in starter} == {"progression", None}
-    run(["make", "suite"], root, project_env)
     profiled = read_json(suite_file)["expectations"]
-    assert len(profiled) > len(starter)
     ranges = {
         e["kwargs"]["column"]: (e["kwargs"]["min_value"], e["kwargs"]["max_value"])
         for e in profiled
         if e["type"] == "expect_column_values_to_be_between"
     }
     assert set(ranges) == {"age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6", "progression"}
-    assert ranges["bmi"][0] < 18.0 < 42.2 < ranges["bmi"][1]  # observed 18.0-42.2, widened by 10 %
-    rerun = dvc(root, project_env, "repro")
-    assert "Running stage 'validate'" in rerun.stdout and "Running stage 'train'" not in rerun.stdout
-    assert read_json(root / "reports/validation.json")["success"] is True
-    commit_all(root, project_env, "Data contract profiled from the data")
+    assert ranges["bmi"][0] < 18.0 < 42.2 < ranges["bmi"][1]  # observed 18.0-42.2, widened
+    roles = yaml.safe_load((root / "data/columns.yaml").read_text())["columns"]
+    assert set(roles.values()) == {"feature"} and "progression" not in roles
+    run(["make", "suite"], root, project_env)
+    assert read_json(suite_file)["expectations"] == profiled
+    assert UP_TO_DATE in dvc(root, project_env, "repro").stdout
     assert_clean(root, project_env)
 
 
@@ -464,10 +478,11 @@ def test_bad_data_at_the_source_fails_validation_and_registers_nothing(csv_proje
     assert "Running stage 'collect'" in failed.stdout and "Running stage 'prepare'" not in failed.stdout
     assert "expect_column_values_to_be_between on column 'bmi'" in failed.stderr
     assert "e.g. [-99.5, -99.5, -99.5, -99.5, -99.5]" in failed.stderr
-    assert "expect_column_values_to_not_be_null on column 'progression'" in failed.stderr
+    assert "make suite" in failed.stderr  # how to accept a legitimate change
     summary = read_json(root / "reports/validation.json")
     assert summary["success"] is False
-    assert {f["column"] for f in summary["failures"]} == {"bmi", "progression"}
+    # Rows without a target are unlabelled, not bad data: preparation leaves them out.
+    assert {f["column"] for f in summary["failures"]} == {"bmi"}
     assert (registry(root), runs(root)) == before
 
 

@@ -149,15 +149,30 @@ def test_qa_fails_when_the_service_is_down(project, project_env):
     assert failed.returncode != 0 and "service reachable" in failed.stderr
 
 
-def test_the_services_prediction_log_feeds_the_drift_monitor(project, project_env, service):
-    """What QA sent to the real service is in its prediction log, and `make drift` reads it."""
+def test_the_services_prediction_log_feeds_the_drift_monitor_without_qa_traffic(
+    project, project_env, service
+):
+    """What QA sent is in the service's prediction log, marked as QA traffic, and `make drift` leaves
+    it out; production requests (no marker) are what it reads."""
     logs = sorted((project / "logs/predictions").glob("*.jsonl"))
     assert logs, "the service wrote no prediction log"
     first = json.loads(logs[0].read_text().splitlines()[0])
-    assert {"ts", "inputs", "prediction"} <= set(first)
+    assert {"ts", "inputs", "prediction"} <= set(first) and first["traffic"] == "qa"
+    only_qa = run(["make", "drift"], project, project_env, ok=False)
+    assert only_qa.returncode != 0 and "no production data" in only_qa.stderr
+    assert "rows of QA and load-test traffic" in only_qa.stdout
+    with (project / "data/prepared/test.csv").open() as handle:
+        rows = [{k: float(v) for k, v in row.items() if k != "target"} for row in csv.DictReader(handle)]
+    request = urllib.request.Request(
+        f"{service}/predict",
+        data=json.dumps({"instances": rows[:60]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200
     run(["make", "drift"], project, project_env)
     verdict = read_json(project / "reports/drift.json")
-    assert verdict["rows"]["current"] >= 400 and verdict["missing_columns"] == []
+    assert verdict["rows"]["current"] == 60 and verdict["missing_columns"] == []
 
 
 # --------------------------------------------------------------------------------------------- drift

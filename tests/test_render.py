@@ -39,7 +39,6 @@ pyproject.toml
 business/README.md
 business/kpis.yaml
 data/README.md
-data/expectations/raw.json
 infra/README.md
 infra/github/setup.py
 .github/CODEOWNERS
@@ -54,10 +53,13 @@ src/{pkg}/__main__.py
 src/{pkg}/cli.py
 src/{pkg}/config.py
 src/{pkg}/errors.py
+src/{pkg}/gates.py
 src/{pkg}/data/README.md
 src/{pkg}/data/__init__.py
 src/{pkg}/data/collect.py
 src/{pkg}/data/prepare.py
+src/{pkg}/data/profile.py
+src/{pkg}/data/roles.py
 src/{pkg}/data/suite.py
 src/{pkg}/data/validate.py
 src/{pkg}/registry/README.md
@@ -69,6 +71,7 @@ src/{pkg}/training/__init__.py
 src/{pkg}/training/compare.py
 src/{pkg}/training/estimators.py
 src/{pkg}/training/evaluate.py
+src/{pkg}/training/metrics.py
 src/{pkg}/training/train.py
 src/{pkg}/deployment/README.md
 src/{pkg}/deployment/__init__.py
@@ -91,6 +94,7 @@ tests/test_pipeline.py
 tests/test_qa.py
 tests/test_registry.py
 tests/test_serving.py
+tests/test_settings.py
 tests/test_training.py
 """.split()
 
@@ -99,6 +103,8 @@ def expected_files(answers: dict, pkg: str = "my_ml_project") -> set[str]:
     files = {name.format(pkg=pkg) for name in COMMON_FILES}
     if answers.get("license", "MIT") != "Proprietary":
         files.add("LICENSE")
+    if answers.get("data_source", "sample") == "sample":
+        files.add("data/expectations/raw.json")  # a CSV's contract is profiled on the first run
     return files
 
 
@@ -111,6 +117,7 @@ LICENCE_HEADINGS = {
     "BSD-3-Clause": "BSD 3-Clause License",
 }
 TASK_METRICS = {"classification": {"accuracy", "f1", "roc_auc"}, "regression": {"r2", "rmse", "mae"}}
+FIRST_RUN = "# from the data on the first run"
 SAMPLE_COLUMNS = {
     "classification": {"mean_radius", "worst_texture", "target"},
     "regression": {"age", "bmi", "s6", "target"},
@@ -257,25 +264,20 @@ def test_pyproject_follows_python_version_and_licence(rendered):
 
 
 def test_shipped_suite_has_the_right_kind(rendered):
-    """The sample suites are profiled contracts; a CSV project gets a starter suite for its target."""
+    """The sample suites are profiled contracts; a CSV project's is profiled on the first run."""
     answers, root = rendered
+    if answer(answers, "data_source") == "csv":
+        assert not (root / "data/expectations").exists()
+        return
     suite = json.loads((root / "data/expectations/raw.json").read_text())
     assert suite["name"] == "raw"
     kinds = [e["type"] for e in suite["expectations"]]
     columns = {e["kwargs"].get("column") for e in suite["expectations"]} - {None}
-    if answer(answers, "data_source") == "csv":
-        assert columns == {"label"}
-        assert set(kinds) == {
-            "expect_column_to_exist",
-            "expect_column_values_to_not_be_null",
-            "expect_table_row_count_to_be_between",
-        }
-    else:
-        column_set = set(suite["expectations"][0]["kwargs"]["column_set"])
-        assert kinds[0] == "expect_table_columns_to_match_set"
-        assert SAMPLE_COLUMNS[answer(answers, "ml_task")] <= column_set
-        assert columns == column_set
-        assert "expect_column_values_to_be_between" in kinds
+    column_set = set(suite["expectations"][0]["kwargs"]["column_set"])
+    assert kinds[0] == "expect_table_columns_to_match_set"
+    assert SAMPLE_COLUMNS[answer(answers, "ml_task")] <= column_set
+    assert columns == column_set
+    assert "expect_column_values_to_be_between" in kinds
 
 
 def test_pipeline_definition_matches_params_and_task(rendered):
@@ -283,7 +285,7 @@ def test_pipeline_definition_matches_params_and_task(rendered):
     params = yaml.safe_load((root / "params.yaml").read_text())
     dvc_text = (root / "dvc.yaml").read_text()
     stages = yaml.safe_load(dvc_text)["stages"]
-    assert list(stages) == ["collect", "validate", "prepare", "train", "evaluate"]
+    assert list(stages) == ["collect", "profile", "validate", "prepare", "train", "evaluate"]
     for name, stage in stages.items():
         assert stage["cmd"] == f"python -m my_ml_project {name}"
         for dep in stage.get("deps", []):
@@ -297,9 +299,15 @@ def test_pipeline_definition_matches_params_and_task(rendered):
     plots = {next(iter(p)).rsplit("/", 1)[-1] for p in stages["evaluate"]["plots"]}
     task = answer(answers, "ml_task")
     assert plots == ({"confusion.csv", "roc.csv"} if task == "classification" else {"residuals.csv"})
-    kpis = yaml.safe_load((root / "business/kpis.yaml").read_text())
-    assert kpis["primary_metric"] in kpis["thresholds"]
-    assert set(kpis["thresholds"]) <= TASK_METRICS[task]
+    kpis_text = (root / "business/kpis.yaml").read_text()
+    kpis = yaml.safe_load(kpis_text)
+    assert kpis["baseline_margin"] == 0.05
+    if answer(answers, "data_source") == "csv":  # the first run writes defaults that suit the data
+        assert kpis["primary_metric"] is None and kpis["thresholds"] == {}
+        assert kpis_text.count(FIRST_RUN) == 2 + bool(answers.get("sensitive_feature"))
+    else:
+        assert kpis["primary_metric"] in kpis["thresholds"]
+        assert set(kpis["thresholds"]) <= TASK_METRICS[task]
 
 
 def test_makefile_targets_call_the_package(rendered):

@@ -23,16 +23,27 @@ def project_root() -> Path:
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
-    with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+    from .errors import SettingsError
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle) or {}
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path.name} is not valid YAML: {error}") from None
 
 
 def load_params(root: Path | None = None) -> dict[str, Any]:
-    return _read_yaml((root or project_root()) / PARAMS_FILE)
+    """``params.yaml``, checked whole (``settings.py``): a wrong key or value is a SettingsError."""
+    from .settings import validate
+
+    return validate("params", _read_yaml((root or project_root()) / PARAMS_FILE))
 
 
 def load_kpis(root: Path | None = None) -> dict[str, Any]:
-    return _read_yaml((root or project_root()) / KPIS_FILE)
+    """``business/kpis.yaml``, checked whole, every bound included."""
+    from .settings import validate
+
+    return validate("kpis", _read_yaml((root or project_root()) / KPIS_FILE))
 
 
 def path(params: dict[str, Any], key: str, root: Path | None = None) -> Path:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .config import KPIS_FILE
 from .errors import SettingsError
 
 KEYS = ("min", "max", "direction")
@@ -132,7 +133,7 @@ def failure_line(item: dict[str, Any], source: str = "business/kpis.yaml") -> st
     return f"{item['metric']} = {item['value']} but {source} requires {item['limit']}"
 
 
-KPIS = "business/kpis.yaml"
+KPIS = KPIS_FILE
 LOWER_IS_BETTER = {"rmse", "mae", "mse", "mape", "log_loss", "brier"}
 
 

@@ -6,7 +6,8 @@
 - ``POST /predict`` with ``{"instances": [{column: value, ...}, ...]}``: ``{"predictions": [...]}``
   (and ``"probabilities"``, one list per row in the order of ``"classes"``, for a classifier).
   A malformed request (not JSON, no or empty ``instances``, a missing or unknown column, a value of
-  the wrong type) gets 422 with a message naming the problem.
+  the wrong type, a value too large for the model's arithmetic) gets 422 with a message naming the
+  problem, a body over ``serving.max_body_bytes`` (default 1 MiB) gets 413: bad input never gets a 5xx.
 
 Every served row is appended to the prediction log (``sink.py``). The model is loaded once at
 start-up (``model.py``: packaged files, ``MODEL_DIR``, or ``MODEL_URI`` from the MLflow registry).
@@ -20,8 +21,9 @@ from typing import Any
 
 from ..config import load_params
 from . import model as model_module
-from .sink import PredictionLog, log_dir
+from .sink import TRAFFIC_HEADER, PredictionLog, log_dir
 
+MAX_BODY_BYTES = 1_048_576
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 VALUE_BUCKETS = (-1e4, -1e3, -100, -10, -1, 0, 1, 10, 100, 1e3, 1e4)
 logger = logging.getLogger(__name__)
@@ -81,7 +83,11 @@ def create_app(served: model_module.ServedModel | None = None, log: PredictionLo
     metrics = _metrics(served)
     requests, latency, errors = metrics["requests"], metrics["latency"], metrics["errors"]
     rows_scored, distribution = metrics["rows"], metrics["predictions"]
-    by_status = {status: requests.labels(str(status)) for status in (200, 422, 500)}
+    by_status = {status: requests.labels(str(status)) for status in (200, 413, 422, 500)}
+    max_body = int((params.get("serving") or {}).get("max_body_bytes", MAX_BODY_BYTES))
+    too_large = (
+        f"the body is larger than {max_body} bytes (serving.max_body_bytes): send fewer rows per request"
+    )
     by_label: dict[Any, Any] = {}
     classes = served.classes
 
@@ -116,18 +122,27 @@ def create_app(served: model_module.ServedModel | None = None, log: PredictionLo
     @app.post("/predict", openapi_extra=body_schema)
     async def predict(request: Request) -> Response:
         start = time.perf_counter()
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body:
+            errors.labels("too_large").inc()
+            return answer(413, {"detail": too_large}, start)
+        body = bytearray()
+        async for chunk in request.stream():  # a chunked body is counted as it arrives
+            body += chunk
+            if len(body) > max_body:
+                errors.labels("too_large").inc()
+                return answer(413, {"detail": too_large}, start)
         try:
-            rows = validate(await request.body())
+            rows = validate(bytes(body))
+            predictions, probabilities = served.predict_rows(rows)
         except model_module.RequestError as error:
             errors.labels("invalid_request").inc()
             return answer(422, {"detail": str(error)}, start)
-        try:
-            predictions, probabilities = served.predict_rows(rows)
         except Exception as error:  # the model itself failed: say so, count it
             logger.exception("prediction failed")
             errors.labels("model").inc()
             return answer(500, {"detail": f"the model failed: {type(error).__name__}: {error}"}, start)
-        log.write(rows, predictions)
+        log.write(rows, predictions, request.headers.get(TRAFFIC_HEADER))
         rows_scored.inc(len(predictions))
         if classes is None:
             for value in predictions:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import load_kpis, load_params, path
+from .sink import QA_TRAFFIC, TRAFFIC_HEADER
 
 TIMEOUT_S = 10.0
 
@@ -51,7 +52,9 @@ class Client:
         self, method: str, route: str, body: bytes | None = None, content_type: str = "application/json"
     ) -> tuple[int, bytes]:
         """``(status, body)`` of one request; raises OSError/HTTPException when there is no answer."""
-        headers = {"Content-Type": content_type} if body is not None else {}
+        headers = {TRAFFIC_HEADER: QA_TRAFFIC}  # not production traffic: monitoring leaves it out
+        if body is not None:
+            headers["Content-Type"] = content_type
         try:
             self.connection.request(method, self.prefix + route, body=body, headers=headers)
             response = self.connection.getresponse()
@@ -153,15 +156,18 @@ def run_load(
 
 
 def check(result: dict[str, Any], kpis: dict[str, Any]) -> list[dict[str, Any]]:
-    """The load test against ``service`` in business/kpis.yaml (p99 latency, error rate)."""
-    service = kpis.get("service") or {}
+    """The load test against ``service`` in business/kpis.yaml (p99 latency, error rate); a limit
+    on anything else is an error naming the key."""
+    from .. import gates
+
+    limits = gates.bounds(kpis.get("service"), f"{gates.KPIS}: service")
     observed = {"p99_latency_ms": result["latency_ms"]["p99"], "error_rate": result["error_rate"]}
-    checks = []
-    for name, value in observed.items():
-        for kind, limit in (service.get(name) or {}).items():
-            passed = value <= limit if kind == "max" else value >= limit
-            checks.append({"metric": name, "value": value, kind: limit, "passed": passed})
-    return checks
+    unknown = [name for name in limits if name not in observed]
+    if unknown:
+        raise gates.SettingsError(
+            f"{gates.KPIS}: service.{unknown[0]}: the load test measures only {', '.join(observed)}"
+        )
+    return [gates.check(name, observed[name], limit) for name, limit in limits.items()]
 
 
 def limit_text(check: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ from ..config import load_params, path, project_root
 
 MODEL_FILE, SIGNATURE_FILE, METADATA_FILE = "model.joblib", "signature.json", "metadata.json"
 NUMERIC = {"double", "float", "long", "integer"}
+LARGEST = 1e100  # a preprocessed value beyond this overflows the model's products and sums
 
 
 class RequestError(ValueError):
@@ -91,10 +92,48 @@ class ServedModel:
         return self._estimate(self._split[1], self._fast(rows))
 
     def _estimate(self, estimator, features) -> tuple[list[Any], list[list[float]] | None]:
-        predictions = estimator.predict(features).tolist()
+        """One estimator call: a classifier's class is the most probable one (what its ``predict``
+        computes), so ``predict_proba`` alone answers both. Values the model's arithmetic cannot
+        take (e.g. 1e308 scaled past the largest float) raise RequestError naming the column."""
+        import numpy as np
+
+        if isinstance(features, np.ndarray) and features.dtype.kind == "f":
+            self._refuse_non_finite(features)
         if self.classes is None:
-            return predictions, None
-        return predictions, estimator.predict_proba(features).tolist()
+            predictions = estimator.predict(features)
+            self._refuse_non_finite(np.asarray(predictions, dtype=np.float64).reshape(-1, 1), output=True)
+            return predictions.tolist(), None
+        probabilities = estimator.predict_proba(features)
+        self._refuse_non_finite(probabilities, output=True)
+        classes = self.classes
+        return [classes[i] for i in probabilities.argmax(axis=1).tolist()], probabilities.tolist()
+
+    def _refuse_non_finite(self, matrix, output: bool = False) -> None:
+        import numpy as np
+
+        usable = np.isfinite(matrix) if output else np.isfinite(matrix) & (np.abs(matrix) <= LARGEST)
+        if usable.all():
+            return
+        row, column = (int(i) for i in np.argwhere(~usable)[0])
+        name = self._source_columns()[column] if not output and self._source_columns() else None
+        where = f"column '{name}'" if name else "one of its values"
+        raise RequestError(
+            f"instances[{row}]: {where} is too large in magnitude for the model to score "
+            "(its arithmetic overflows); send values of the size the model was trained on"
+        )
+
+    def _source_columns(self) -> list[str | None]:
+        """The request column behind each column of the preprocessed matrix (None where unknown)."""
+        cached = getattr(self, "_sources", None)
+        if cached is not None:
+            return cached
+        try:
+            names = [str(n).split("__", 1)[-1] for n in self._split[0].get_feature_names_out()]
+        except Exception:  # a preprocessing without feature names: say less
+            names = []
+        ordered = sorted(self.columns, key=len, reverse=True)
+        self._sources = [next((c for c in ordered if n == c or n.startswith(c + "_")), None) for n in names]
+        return self._sources
 
 
 def compile_preprocess(model, columns: list[str]):
@@ -209,6 +248,12 @@ def _same_as_sklearn(transform, preprocess, columns: list[str], parts) -> bool:
         return bool(np.allclose(transform(rows), preprocess.transform(frame), rtol=1e-12, atol=1e-12))
     except Exception:  # any doubt: serve through sklearn
         return False
+
+
+def _shorten(value: Any, limit: int = 60) -> str:
+    """JSON of ``value``, cut to ``limit`` characters: an error never echoes a large input back."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _date_parts(value: Any) -> tuple[float, float, float, float]:
@@ -374,7 +419,7 @@ def validator(signature: list[dict[str, Any]]):
             expected = "true or false"
         elif types.get(column) not in _TYPE_NAMES:
             expected = "a string"
-        return f"{where}: column '{column}' must be {expected} or null, got {json.dumps(error.get('input'))}"
+        return f"{where}: column '{column}' must be {expected} or null, got {_shorten(error.get('input'))}"
 
     def validate(raw: bytes) -> list[dict[str, Any]]:
         try:

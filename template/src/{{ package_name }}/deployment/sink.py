@@ -1,8 +1,11 @@
 """The prediction log: one JSON line per served row, one file per UTC day.
 
 ``<dir>/<YYYY-MM-DD>.jsonl``, lines ``{"ts": "<ISO-8601 UTC>", "inputs": {column: value, ...},
-"prediction": value}``. The directory is ``PREDICTION_LOG_DIR`` when set, else ``paths.predictions``.
-Monitoring (``drift``) reads the ``inputs`` of these lines as production data.
+"prediction": value}``, plus ``"traffic": "qa"`` for rows sent by QA and the load test (requests with
+the header ``X-Traffic: qa``): monitoring leaves those out, so a deployment's own checks never look
+like production drift. The directory is ``PREDICTION_LOG_DIR`` when set, else ``paths.predictions``.
+Monitoring (``drift``) reads the ``inputs`` of these lines as production data, through ``read_log``
+below: this module is the one that knows the format.
 
 Cheap on purpose: the file stays open in append mode, a request's lines go out in one write, and
 the day's file is reopened only when the date changes.
@@ -13,11 +16,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..config import load_params, path
+
+TRAFFIC_HEADER, QA_TRAFFIC = "X-Traffic", "qa"
 
 
 def log_dir(params: dict[str, Any] | None = None) -> Path:
@@ -37,13 +42,15 @@ class PredictionLog:
     def file_for(self, day: str) -> Path:
         return self.directory / f"{day}.jsonl"
 
-    def write(self, rows: list[dict[str, Any]], predictions: list[Any]) -> None:
-        """Append one line per row (``rows`` and ``predictions`` in the same order)."""
+    def write(self, rows: list[dict[str, Any]], predictions: list[Any], traffic: str | None = None) -> None:
+        """Append one line per row (``rows`` and ``predictions`` in the same order); ``traffic``
+        marks rows that are not production traffic (``QA_TRAFFIC``)."""
         now = datetime.now(UTC)
         stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         dumps, head = json.dumps, '{"ts": "' + stamp + '", "inputs": '
+        tail = "}\n" if traffic is None else ', "traffic": ' + dumps(traffic) + "}\n"
         text = "".join(
-            head + dumps(row) + ', "prediction": ' + dumps(prediction) + "}\n"
+            head + dumps(row) + ', "prediction": ' + dumps(prediction) + tail
             for row, prediction in zip(rows, predictions, strict=True)
         )
         day = stamp[:10]
@@ -65,3 +72,39 @@ class PredictionLog:
             if self._handle is not None:
                 self._handle.close()
                 self._handle, self._day = None, None
+
+
+def read_log(directory: Path, days: int | None = None, now: datetime | None = None):
+    """The ``inputs`` of every prediction-log line under ``directory`` (``*.jsonl``), one row per line,
+    optionally only the lines of the last ``days`` days, never the lines of QA traffic (their count is
+    in ``frame.attrs["qa_rows"]``). Returns ``(frame, skipped_lines)``."""
+    import pandas as pd
+
+    since = (now or datetime.now(UTC)) - timedelta(days=days) if days is not None else None
+    rows, skipped, qa = [], 0, 0
+    for file in sorted(directory.rglob("*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                inputs = record["inputs"]
+                if since is not None and _timestamp(record["ts"]) < since:
+                    continue
+            except (ValueError, KeyError, TypeError):
+                skipped += 1
+                continue
+            if isinstance(inputs, dict) and record.get("traffic") == QA_TRAFFIC:
+                qa += 1
+            elif isinstance(inputs, dict):
+                rows.append(inputs)
+            else:
+                skipped += 1
+    frame = pd.DataFrame(rows)
+    frame.attrs["qa_rows"] = qa
+    return frame, skipped
+
+
+def _timestamp(text: str) -> datetime:
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)

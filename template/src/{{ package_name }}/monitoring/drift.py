@@ -14,43 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..config import load_kpis, load_params, path, project_root
+from ..deployment.sink import read_log
 from ..errors import GateError
 
-
-def read_log(directory: Path, days: int | None = None, now: datetime | None = None):
-    """The ``inputs`` of every prediction-log line under ``directory`` (``*.jsonl``), one row per line,
-    optionally only the lines of the last ``days`` days. Returns ``(frame, skipped_lines)``."""
-    import pandas as pd
-
-    since = (now or datetime.now(UTC)) - timedelta(days=days) if days is not None else None
-    rows, skipped = [], 0
-    for file in sorted(directory.rglob("*.jsonl")):
-        for line in file.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                inputs = record["inputs"]
-                if since is not None and _timestamp(record["ts"]) < since:
-                    continue
-            except (ValueError, KeyError, TypeError):
-                skipped += 1
-                continue
-            if isinstance(inputs, dict):
-                rows.append(inputs)
-            else:
-                skipped += 1
-    return pd.DataFrame(rows), skipped
-
-
-def _timestamp(text: str) -> datetime:
-    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+EXTREME = 1e9  # a logged value beyond this many times the training data's largest is left out
 
 
 def align(reference, current):
@@ -62,7 +34,11 @@ def align(reference, current):
     current = current[[c for c in reference.columns if c in current.columns]].copy()
     for column in current.columns:
         if pd.api.types.is_numeric_dtype(reference[column]):
-            current[column] = pd.to_numeric(current[column], errors="coerce")
+            values = pd.to_numeric(current[column], errors="coerce").astype("float64")
+            # Values far outside anything seen in training (1e308, say) break the statistics' arithmetic:
+            # they count as missing here (the report shows the column's missing share grow).
+            largest = float(reference[column].abs().max()) if reference[column].notna().any() else 0.0
+            current[column] = values.where(values.abs() <= EXTREME * (largest + 1.0))
     return current, missing
 
 
@@ -132,6 +108,8 @@ def current_data(params: dict[str, Any], source: str | None, days: int | None):
     frame, skipped = read_log(location, days)
     if skipped:
         print(f"warning: skipped {skipped} unreadable prediction-log lines in {shown}")
+    if frame.attrs.get("qa_rows"):
+        print(f"left out {frame.attrs['qa_rows']} rows of QA and load-test traffic (not production data)")
     return frame, f"{shown} (prediction log{f', last {days} days' if days is not None else ''})"
 
 
@@ -169,7 +147,13 @@ def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None,
     current, missing = align(reference, current)
     if current.shape[1] == 0:
         raise GateError(f"the production data in {description} has none of the model's input columns")
-    max_share = float(((kpis.get("monitoring") or {}).get("drift_share") or {}).get("max", 0.3))
+    from .. import gates
+
+    monitoring = kpis.get("monitoring") or {}
+    limit = gates.bound(monitoring.get("drift_share", {"max": 0.3}), f"{gates.KPIS}: monitoring.drift_share")
+    if limit.max is None:
+        raise gates.SettingsError(f"{gates.KPIS}: monitoring.drift_share: give the largest share as max")
+    max_share = limit.max
     verdict, snapshot = detect(reference[current.columns], current, max_share)
     verdict = {
         "reference": params["paths"]["train"],

@@ -27,7 +27,17 @@ def _estimator(task: str, name: str, hyperparameters: dict[str, Any]):
         raise ValueError(
             f"unknown estimator {name!r} for {task}: choose one of {sorted(ESTIMATORS.get(task, {}))}"
         ) from None
-    return getattr(importlib.import_module(module), cls)(**hyperparameters)
+    estimator = getattr(importlib.import_module(module), cls)
+    valid = estimator().get_params()
+    unknown = [key for key in hyperparameters if key not in valid]
+    if unknown:
+        from ..errors import SettingsError
+
+        raise SettingsError(
+            f"params.yaml: train.hyperparameters: {', '.join(map(repr, unknown))} is not a hyperparameter "
+            f"of {name} ({cls}); valid ones: {', '.join(sorted(valid))}"
+        )
+    return estimator(**hyperparameters)
 
 
 class DateParts:

@@ -49,6 +49,19 @@ def signature_of(frame, features: list[str] | None = None) -> list[dict[str, Any
     ]
 
 
+def hyperparameters_of(task: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``train.hyperparameters``: those of the chosen estimator, or one block per estimator name
+    (``{logistic_regression: {C: 1.0}, random_forest: {...}}``), so switching ``estimator`` works."""
+    from .estimators import ESTIMATORS
+
+    given = settings.get("hyperparameters") or {}
+    names = ESTIMATORS.get(task, {})
+    if given and all(key in names for key in given):
+        chosen = given.get(settings["estimator"]) or {}
+        return dict(chosen) if isinstance(chosen, dict) else {}
+    return dict(given)
+
+
 def fit(train, target: str, task: str, settings: dict[str, Any], roles: dict[str, str] | None = None):
     """The fitted pipeline; ``roles`` (default: every column but the target is a feature)."""
     if roles is None:
@@ -57,7 +70,7 @@ def fit(train, target: str, task: str, settings: dict[str, Any], roles: dict[str
     pipeline = build_pipeline(
         task,
         settings["estimator"],
-        settings.get("hyperparameters") or {},
+        hyperparameters_of(task, settings),
         features,
         dates=column_roles.dates(roles),
     )

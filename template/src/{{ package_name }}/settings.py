@@ -1,0 +1,142 @@
+"""Typed settings: ``params.yaml`` and ``business/kpis.yaml`` checked whole when they are loaded.
+
+A misspelt key, a value of the wrong type or out of range is an error that names the file, the key
+and what is expected, before any stage does work. Bounds (``{min: x}``, ``{max: y}``) are checked
+by ``gates.py``, the one place that knows what a bound is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from .config import KPIS_FILE, PARAMS_FILE
+from .errors import SettingsError
+
+
+def _models():
+    """The pydantic models, built on first use (pydantic is imported only by commands that load settings)."""
+    from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+    strict = ConfigDict(extra="forbid")
+
+    class Data(BaseModel):
+        model_config = strict
+        source: Literal["sample", "csv"]
+        dataset: str | None = None
+        location: str | None = None
+        target: str = Field(min_length=1)
+        positive_class: str | int | float | bool | None = None
+
+        @model_validator(mode="after")
+        def _source_needs(self):
+            if self.source == "sample" and not self.dataset:
+                raise ValueError("source sample needs dataset (breast_cancer or diabetes)")
+            if self.source == "csv" and not self.location:
+                raise ValueError("source csv needs location (a path or an http(s) URL)")
+            return self
+
+    class Prepare(BaseModel):
+        model_config = strict
+        test_size: float = Field(gt=0, lt=1)
+        seed: int
+        drop_duplicates: bool = True
+
+    class Train(BaseModel):
+        model_config = strict
+        estimator: str = Field(min_length=1)
+        hyperparameters: dict[str, Any] | None = None
+
+    class Tracking(BaseModel):
+        model_config = strict
+        uri: str = Field(min_length=1)
+        experiment: str = Field(min_length=1)
+        model_name: str = Field(min_length=1)
+
+    class Serving(BaseModel):
+        model_config = strict
+        host: str = "127.0.0.1"
+        port: int = Field(8000, ge=1, le=65535)
+        max_body_bytes: int = Field(1_048_576, gt=0)
+        model_uri: str = ""
+
+    class LoadTest(BaseModel):
+        model_config = strict
+        requests: int = Field(400, gt=0)
+        concurrency: int = Field(4, gt=0)
+
+    class Params(BaseModel):
+        model_config = strict
+        task: Literal["classification", "regression"]
+        data: Data
+        prepare: Prepare
+        train: Train
+        tracking: Tracking
+        paths: dict[str, str]
+        serving: Serving = Serving()
+        loadtest: LoadTest = LoadTest()
+
+    class Ci(BaseModel):
+        model_config = strict
+        max_regression: float = Field(0.0, ge=0)
+
+    class Monitoring(BaseModel):
+        model_config = strict
+        drift_share: dict[str, Any] = {"max": 0.3}
+
+    class Fairness(BaseModel):
+        model_config = strict
+        sensitive_feature: str = Field(min_length=1)
+        max_difference: dict[str, float] = {}
+        min_group_rows: int = Field(30, ge=1)
+
+    class Kpis(BaseModel):
+        model_config = strict
+        objective: str | None = None
+        owner: str | None = None
+        key_results: list[str] | None = None
+        primary_metric: str | None = None
+        thresholds: dict[str, Any] = {}
+        baseline_margin: float | None = Field(None, ge=0)
+        ci: Ci = Ci()
+        service: dict[str, Any] = {}
+        monitoring: Monitoring = Monitoring()
+        fairness: Fairness | None = None
+
+    return Params, Kpis
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key (a typo?)"
+    if error["type"] == "missing":
+        return f"{where}: missing"
+    shown = repr(error.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message[0].lower() + message[1:]} (got {shown})"
+
+
+def validate(kind: Literal["params", "kpis"], raw: Any) -> dict[str, Any]:
+    """``raw`` checked against its model; returns it unchanged (a plain dict) or raises SettingsError."""
+    from pydantic import ValidationError
+
+    from . import gates
+
+    file = PARAMS_FILE if kind == "params" else KPIS_FILE
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{file}: expected a mapping of settings, got {type(raw).__name__}")
+    model = _models()[0 if kind == "params" else 1]
+    try:
+        model.model_validate(raw)
+    except ValidationError as error:
+        problems = [_describe(e) for e in error.errors(include_url=False)]
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise SettingsError(f"{file}: " + "; ".join(problems[:3]) + more) from None
+    if kind == "kpis":  # every bound, whichever gate reads it
+        gates.thresholds(raw)
+        gates.bounds(raw.get("service"), f"{KPIS_FILE}: service")
+        drift = (raw.get("monitoring") or {}).get("drift_share")
+        if drift is not None:
+            gates.bound(drift, f"{KPIS_FILE}: monitoring.drift_share")
+    return raw
