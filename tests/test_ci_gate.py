@@ -26,7 +26,7 @@ def test_an_unchanged_model_passes_and_writes_the_summary(project, project_env, 
     summary = tmp_path / "summary.md"
     gate(project, project_env, summary)
     table = summary.read_text()
-    assert "| roc_auc | min 0.95 |" in table and "FAIL" not in table
+    assert "| roc_auc | >= 0.95; beats baseline 0.5 by 0.05 |" in table and "FAIL" not in table
     assert table.count("| pass |") == 3
 
 

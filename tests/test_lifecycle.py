@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import re
 import sqlite3
 import threading
 from contextlib import closing
@@ -92,6 +93,22 @@ def test_setup_creates_the_projects_own_repo_lock_and_hook(default_project, proj
     assert (root / "uv.lock").is_file()
     assert "pre-commit" in (root / ".git/hooks/pre-commit").read_text()
     assert run(["git", "rev-list", "--count", "HEAD"], root, project_env).stdout.strip() == "1"
+
+
+def test_reserved_package_names_cover_the_projects_real_environment(default_project, shared_venv):
+    """copier.yml refuses package names that would shadow a module: the list it carries
+    (scripts/reserved_names.py) must hold every module of the standard library and of a generated
+    project's installed dependencies."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reserved_names", REPO_ROOT / "scripts/reserved_names.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    listed = set(
+        re.search(r"set reserved = (\[.*?\])", (REPO_ROOT / "copier.yml").read_text())[1][2:-2].split('", "')
+    )
+    missing = set(module.reserved(shared_venv)) - listed - {"my_ml_project"}
+    assert not missing, f"run: python scripts/reserved_names.py <venv> --write ({sorted(missing)[:10]})"
 
 
 def test_lint_passes_and_fails_on_bad_code(default_project, project_env):

@@ -33,6 +33,9 @@ BAD_ANSWERS = [
     ({"package_name": "match"}, "package_name", "is a Python keyword"),
     ({"package_name": "mlflow"}, "package_name", "would shadow a module"),
     ({"package_name": "tests"}, "package_name", "would shadow a module"),
+    ({"package_name": "logging"}, "package_name", "would shadow a module"),  # standard library
+    ({"package_name": "fastapi"}, "package_name", "would shadow a module"),  # a dependency
+    ({"package_name": "great_expectations"}, "package_name", "would shadow a module"),
     # Derived defaults are validated as well: this name's package default is a keyword.
     ({"project_name": "Class"}, "package_name", "is a Python keyword"),
     ({"description": ""}, "description", "description is empty"),
@@ -64,6 +67,9 @@ BAD_ANSWERS = [
     ({"mlflow_tracking_uri": "mlflow.db"}, "mlflow_tracking_uri", "not an MLflow tracking URI"),
     ({"mlflow_tracking_uri": "sqlite://"}, "mlflow_tracking_uri", "not an MLflow tracking URI"),
     ({"mlflow_tracking_uri": "ftp://host"}, "mlflow_tracking_uri", "not an MLflow tracking URI"),
+    ({"mlflow_tracking_uri": "mysql://u@db/mlflow"}, "mlflow_tracking_uri", "write mysql+pymysql://"),
+    ({"mlflow_tracking_uri": "mssql://u@db/mlflow"}, "mlflow_tracking_uri", "driver is not supported"),
+    ({"mlflow_tracking_uri": "postgresql+pg8000://u@db/m"}, "mlflow_tracking_uri", "driver is not supported"),
     ({"dvc_remote": "ftp://host/store"}, "dvc_remote", "unsupported scheme"),
     ({"dvc_remote": "webdav://host/store"}, "dvc_remote", "unsupported scheme"),
     ({"dvc_remote": " "}, "dvc_remote", "DVC remote is empty"),
@@ -164,3 +170,25 @@ def test_csv_questions_are_skipped_for_the_sample_source(tmp_path):
 
 def test_file_store_tracking_uri_is_refused(tmp_path):
     assert "not an MLflow tracking URI" in refused(tmp_path, {"mlflow_tracking_uri": "file:./mlruns"})
+
+
+@pytest.mark.parametrize(
+    ("uri", "driver"),
+    [
+        ("postgresql://mlflow@db/mlflow", "psycopg2-binary"),
+        ("postgresql+psycopg2://mlflow@db/mlflow", "psycopg2-binary"),
+        ("postgresql+psycopg://mlflow@db/mlflow", "psycopg[binary]"),
+        ("mysql+pymysql://mlflow@db/mlflow", "pymysql"),
+        ("http://mlflow.internal:5000", None),
+    ],
+)
+def test_a_database_tracking_uri_brings_its_driver(tmp_path, uri, driver):
+    import tomllib
+
+    root = render(tmp_path / "project", mlflow_tracking_uri=uri)
+    dependencies = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    drivers = [d for d in dependencies if d.startswith(("psycopg", "pymysql"))]
+    assert drivers == ([] if driver is None else [d for d in drivers if d.startswith(driver)]) and (
+        driver is None or drivers
+    )
+    assert "mlflow_driver" not in yaml.safe_load((root / ".copier-answers.yml").read_text())

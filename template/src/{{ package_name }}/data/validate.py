@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any
 
+from .. import reports
 from ..config import load_params, path, project_root
 from ..errors import DataValidationError
 
@@ -98,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     suite_dict = json.loads(path(params, "suite").read_text(encoding="utf-8"))
     summary = run_suite(pd.read_csv(path(params, "raw")), suite_dict)
     out = path(params, "validation")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    reports.write_json(out, summary)
     if not summary["success"]:
         lines = "\n".join(f"  - {describe(f)}" for f in summary["failures"])
         raise DataValidationError(

@@ -15,11 +15,10 @@ Writes ``paths.fairness`` and prints a markdown table (also to the GitHub job su
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from typing import Any
 
+from .. import reports
 from ..config import load_kpis, load_params, path
 from ..errors import GateError
 
@@ -201,9 +200,7 @@ def run(params: dict[str, Any], kpis: dict[str, Any]) -> dict[str, Any]:
             inputs=test[features],
             positive=positive,
         )
-    out = path(params, "fairness")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    reports.write_json(path(params, "fairness"), result)
     return result
 
 
@@ -250,10 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run(params, load_kpis())
     table = to_markdown(result)
     print(table)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary and result.get("configured"):
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(table)
+    if result.get("configured"):
+        reports.summary(table)
     failed = failures(result)
     if failed:
         raise GateError("responsible-AI check: " + "; ".join(failed))

@@ -295,9 +295,9 @@ def from_registry(uri: str, params: dict[str, Any]) -> tuple[Any, list[dict[str,
     """The sklearn model and its input signature from MLflow (``models:/<name>@<alias>``, ``runs:/...``)."""
     import mlflow
 
-    from ..registry.tracking import tracking_uri
+    from ..registry.tracking import connect
 
-    mlflow.set_tracking_uri(tracking_uri(params["tracking"]))
+    connect(params["tracking"])
     try:
         info = mlflow.models.get_model_info(uri)
         model = mlflow.sklearn.load_model(uri)

@@ -13,12 +13,12 @@ Writes ``paths.qa`` (and a markdown table to the GitHub job summary); fails list
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import reports
 from ..config import load_kpis, load_params, path
 from ..errors import GateError
 from . import loadtest
@@ -234,19 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     args = options.parse_args(argv)
     kpis = load_kpis()
     report = run_qa(args.url.rstrip("/"), params, kpis, batch=not args.no_batch)
-    out = path(params, "qa")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    table = to_markdown(report)
-    print(table)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        from . import fairness
+    from . import fairness
 
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(table)
-            if report["fairness"].get("configured"):
-                handle.write("\n" + fairness.to_markdown(report["fairness"]))
+    table = to_markdown(report)
+    if report["fairness"].get("configured"):
+        table += "\n" + fairness.to_markdown(report["fairness"])
+    reports.publish(path(params, "qa"), report, table)
     failed = [c for c in report["checks"] if not c["passed"]]
     if failed:
         lines = "\n".join(f"  - {c['check']}: {c['detail']}" for c in failed)

@@ -12,12 +12,11 @@ lines. Evidently's DataDriftPreset tests each column; the share of drifted colum
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import reports
 from ..config import load_kpis, load_params, path, project_root
 from ..deployment.sink import read_log
 from ..errors import GateError
@@ -117,14 +116,8 @@ def write_outputs(params: dict[str, Any], verdict: dict[str, Any], snapshot) -> 
     report = path(params, "drift_report")
     report.parent.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(report))
-    out = path(params, "drift")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
-    github_output = os.environ.get("GITHUB_OUTPUT")
-    if github_output:
-        with open(github_output, "a", encoding="utf-8") as handle:
-            handle.write(f"retrain={'true' if verdict['retrain'] else 'false'}\n")
-            handle.write(f"drift_share={verdict['drift_share']}\n")
+    reports.write_json(path(params, "drift"), verdict)
+    reports.outputs(retrain=verdict["retrain"], drift_share=verdict["drift_share"])
 
 
 def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None, days: int | None = None):

@@ -1,7 +1,9 @@
-"""MLflow tracking and registry helpers shared by training, evaluation and promotion.
+"""MLflow tracking and registry helpers shared by training, evaluation, promotion and serving.
 
 The tracking URI comes from ``MLFLOW_TRACKING_URI`` when set, else from
-``params.yaml`` (``tracking.uri``; a relative sqlite path is taken from the project root).
+``params.yaml`` (``tracking.uri``; a relative sqlite path is taken from the project root). It is set
+once per process by ``connect``, which also asks a tracking server whether it is up: a server that
+is down is named within seconds, instead of minutes of silent retries.
 """
 
 from __future__ import annotations
@@ -15,8 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from ..config import project_root
+from ..errors import GateError
 
 CHALLENGER, CHAMPION = "challenger", "champion"
+# A server that stops answering mid-run: a few quick retries, not MLflow's default of minutes.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+_connected: str | None = None
+
+
+class TrackingError(GateError):
+    """The tracking server cannot be reached; the message names it and what to check."""
 
 
 def tracking_uri(settings: dict[str, Any]) -> str:
@@ -27,10 +41,48 @@ def tracking_uri(settings: dict[str, Any]) -> str:
     return uri
 
 
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """An http(s) tracking URI must answer ``/health``; raises TrackingError naming it otherwise."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as answer:
+            if answer.status == 200:
+                return
+            reason = f"HTTP {answer.status}"
+    except urllib.error.HTTPError as error:
+        if error.code in (401, 403):  # up, behind authentication: MLflow's own client will log in
+            return
+        reason = f"HTTP {error.code}"
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", None) or error
+    raise TrackingError(
+        f"the MLflow tracking server at {uri} does not answer ({reason}): start it or fix "
+        "MLFLOW_TRACKING_URI / tracking.uri (unset MLFLOW_TRACKING_URI to use the project's own store)"
+    )
+
+
+def connect(settings: dict[str, Any]) -> str:
+    """Point MLflow at the project's tracking URI, once per process; returns the URI."""
+    global _connected
+    import mlflow
+
+    uri = tracking_uri(settings)
+    if uri != _connected:
+        if uri.startswith(("http://", "https://")):
+            for key, value in HTTP_DEFAULTS.items():
+                os.environ.setdefault(key, value)
+            check_server(uri)
+        mlflow.set_tracking_uri(uri)
+        _connected = uri
+    return uri
+
+
 def client(settings: dict[str, Any]):
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(settings))
+    connect(settings)
     return mlflow.MlflowClient()
 
 
@@ -59,9 +111,12 @@ def _git(root: Path, *args: str) -> str:
 
 def lineage_tags(root: Path, data_file: Path) -> dict[str, str]:
     """Tags that tie a run to its code and data: git commit and the DVC lock/data hashes."""
+    commit = _git(root, "rev-parse", "--verify", "--quiet", "HEAD")
+    changed = _git(root, "status", "--porcelain", "--untracked-files=no")
     return {
-        "git_commit": _git(root, "rev-parse", "HEAD") or "none",
-        "git_dirty": str(bool(_git(root, "status", "--porcelain", "--untracked-files=no"))).lower(),
+        # Nothing committed yet (or no repository): say so, rather than a clean state that was never.
+        "git_commit": commit or "uncommitted",
+        "git_dirty": "true" if not commit or changed else "false",
         "dvc_lock_sha256": _sha256(root / "dvc.lock"),
         "train_data_sha256": _sha256(data_file),
     }
@@ -92,7 +147,7 @@ def log_run(model, features, params, metrics, tags, settings, signature=None) ->
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import Schema
 
-    client(settings)
+    connect(settings)
     mlflow.set_experiment(settings["experiment"])
     example = features.head(5)
     inferred = infer_signature(example, model.predict(example))
@@ -125,13 +180,41 @@ def register_challenger(run: dict[str, str], metrics: dict[str, float], settings
 
     mlflow_client = client(settings)
     name = settings["model_name"]
-    version = mlflow.register_model(run["model_uri"], name).version
-    for key, value in metrics.items():
-        mlflow_client.set_model_version_tag(name, version, f"metric.{key}", str(value))
-    mlflow_client.set_model_version_tag(name, version, "quality_gate", "passed")
-    mlflow_client.set_model_version_tag(name, version, "run_id", run["run_id"])
-    mlflow_client.set_registered_model_alias(name, CHALLENGER, version)
+    remove_half_registered(mlflow_client, name)
+    # Created with a marker in the same call: a run killed before the end leaves a version the next
+    # run recognises and removes (see remove_half_registered), never one that looks complete.
+    tags = {"registration": "incomplete", "run_id": run["run_id"]}
+    version = mlflow.register_model(run["model_uri"], name, tags=tags).version
+    try:
+        for key, value in metrics.items():
+            mlflow_client.set_model_version_tag(name, version, f"metric.{key}", str(value))
+        mlflow_client.set_model_version_tag(name, version, "quality_gate", "passed")
+        mlflow_client.set_registered_model_alias(name, CHALLENGER, version)
+        mlflow_client.set_model_version_tag(name, version, "registration", "complete")
+    except Exception:
+        with contextlib.suppress(Exception):  # no half-registered version left behind
+            mlflow_client.delete_model_version(name, version)
+        raise
     return str(version)
+
+
+def remove_half_registered(mlflow_client, name: str) -> list[str]:
+    """Delete the versions of ``name`` that a run interrupted during registration left marked
+    ``registration=incomplete``; returns their numbers."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = mlflow_client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    removed = []
+    for version in versions:
+        if (version.tags or {}).get("registration") == "incomplete":
+            mlflow_client.delete_model_version(name, version.version)
+            removed.append(str(version.version))
+    if removed:
+        print(f"removed half-registered version(s) {', '.join(removed)} of {name} (an interrupted run)")
+    return removed
 
 
 def version_by_alias(mlflow_client, name: str, alias: str):

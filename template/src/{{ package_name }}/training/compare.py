@@ -10,12 +10,11 @@ appended to the job summary.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import Any
 
-from .. import gates
+from .. import gates, reports
 from ..config import load_kpis, load_params, path, project_root
 from ..errors import QualityGateError
 
@@ -122,12 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     current = json.loads(metrics_path.read_text(encoding="utf-8"))
     base = base_metrics(args.base, metrics_path.relative_to(root).as_posix())
     rows = compare(current, base, kpis)
-    table = to_markdown(rows, args.base, base is not None)
-    print(table)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(table)
+    reports.publish(None, rows, to_markdown(rows, args.base, base is not None))
     failed = [row["metric"] for row in rows if not row["passed"]]
     if failed:
         raise QualityGateError(f"metrics {', '.join(failed)} fail the gate against {args.base}")

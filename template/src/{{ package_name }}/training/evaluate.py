@@ -11,9 +11,9 @@ falls short fails the pipeline; a passing one is registered under the alias ``ch
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+from .. import reports
 from ..config import load_kpis, load_params, path, project_root
 from ..errors import QualityGateError
 from . import metrics as task_metrics
@@ -34,11 +34,6 @@ def check_gate(metrics: dict[str, Any], kpis: dict[str, Any], task: str | None =
             )
         )
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
-
-
-def write_json(target: Path, payload: Any) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,13 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     gates.check_metric_names(kpis, task_metrics.available(task, len(report.get("classes", []))))
     metrics, plots = task_metrics.compute(task, model, features, labels, positive)
     metrics["baseline"] = task_metrics.baseline(task, train_labels, features, labels, positive)
-    write_json(path(params, "metrics"), metrics)
+    reports.write_json(path(params, "metrics"), metrics)
     plot_dir = path(params, "plots")
     plot_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in plots.items():
         pd.DataFrame(rows).to_csv(plot_dir / f"{name}.csv", index=False)
     gate = {**report, **check_gate(metrics, kpis, task)}
-    write_json(path(params, "gate"), gate)
+    reports.write_json(path(params, "gate"), gate)
 
     flat = {k: v for k, v in metrics.items() if k != "baseline"}
     run = tracking.log_run(
