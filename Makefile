@@ -22,8 +22,10 @@ env: tools ## The template's dev environment (.venv, from uv.lock)
 
 demo: env ## Render the template with defaults into $(DEMO), run its pipeline end to end, serve and QA the model
 	rm -rf $(DEMO)
-	uv run copier copy --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO)
-	$(MAKE) -C $(DEMO) setup repro promote
+	uv run copier copy --quiet --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO)
+	@echo "make setup (package installation log: $(DEMO).setup.log)"
+	@$(MAKE) --no-print-directory -C $(DEMO) setup >$(DEMO).setup.log 2>&1 || { tail -40 $(DEMO).setup.log; exit 1; }
+	$(MAKE) --no-print-directory -C $(DEMO) repro promote
 	bash scripts/demo-delivery.sh $(DEMO)
 
 test: env ## Run all tests of the template (TESTS="tests/test_x.py ..." for a part)

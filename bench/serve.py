@@ -1,11 +1,13 @@
-"""Serving benchmark: the generated project's service against `mlflow models serve`, same model.
+"""Serving benchmark: the generated project's service against a bare ASGI app and `mlflow models serve`.
 
-    make env && uv run python bench/serve.py [--requests N] [--repeats N] [--out bench/serve-results.json]
+    make env && uv run python bench/serve.py [--requests N] [--repeats N] [--out FILE]
 
 Renders the default project into a temporary folder, sets it up (`uv sync`) and runs its pipeline
 (`dvc repro`: the model is trained and registered in MLflow as `challenger`), then starts, on
-127.0.0.1, (a) the project's service, `python -m <pkg> serve`, and (b) MLflow's scoring server,
-`mlflow models serve -m models:/<name>@challenger --env-manager local`, both one process. This
+127.0.0.1, (a) the project's service, `python -m <pkg> serve`, (b) the floor: a bare ASGI app on the
+same uvicorn doing the same work (bench/bare_app.py: orjson, the compiled preprocessing, one
+`predict_proba`), and (c) MLflow's scoring server, `mlflow models serve -m models:/<name>@challenger
+--env-manager local`, each one process. This
 process is the client: threads on keep-alive connections, one JSON row per request (held-out rows
 in turn), a warm-up first, then for each repeat and each concurrency both servers one after the
 other. Prints a markdown table (medians over the repeats) and writes every sample as JSON.
@@ -36,7 +38,8 @@ from run import environment as pipeline_environment  # bench/run.py, next to thi
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the dev environment: its copier and uv
-TARGETS = {"rps_ratio_min": 2.0, "p99_ms_max": 20.0}
+TARGETS = {"rps_ratio_min": 2.0, "p99_ms_max": 20.0, "bare_ratio_min": 0.8}
+NAMES = ("ours", "bare", "mlflow")
 
 
 def environment(work: Path) -> dict[str, str]:
@@ -186,7 +189,12 @@ def main() -> int:
     options.add_argument("--warmup", type=int, default=300, help="unmeasured requests per server first")
     options.add_argument("--repeats", type=int, default=3)
     options.add_argument("--concurrency", default="1,8", help="comma-separated client concurrencies")
-    options.add_argument("--out", type=Path, default=REPO / "bench/serve-results.json")
+    options.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "bench/results/serve.json",
+        help="default: bench/results/serve.json (not tracked; bench/serve-results.json is the README's run)",
+    )
     options.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = options.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -228,13 +236,27 @@ def main() -> int:
             mlflow_port,
             "/ping",
         )
-        servers = [ours, theirs]
+        bare = Server(
+            "bare",
+            [
+                str(venv_bin / "python"),
+                str(REPO / "bench/bare_app.py"),
+                "--port",
+                str(bare_port := free_port()),
+            ],
+            root,
+            serve_env,
+            bare_port,
+            "/health",
+        )
+        servers = [ours, bare, theirs]
         for server in servers:
             server.start()
             print(f"{server.name} answered after {server.start_s:.1f} s", flush=True)
         rows = held_out_rows(root)
         bodies = {
             "ours": ("/predict", [json.dumps({"instances": [row]}).encode() for row in rows]),
+            "bare": ("/predict", [json.dumps({"instances": [row]}).encode() for row in rows]),
             "mlflow": ("/invocations", [json.dumps({"dataframe_records": [row]}).encode() for row in rows]),
         }
         same = agree(ours.port, theirs.port, rows)
@@ -260,7 +282,7 @@ def main() -> int:
     summary = []
     for concurrency in concurrencies:
         row = {"concurrency": concurrency}
-        for name in ("ours", "mlflow"):
+        for name in NAMES:
             runs = [s for s in samples if s["server"] == name and s["concurrency"] == concurrency]
             row[name] = {
                 key: round(statistics.median(r[key] for r in runs), 2)
@@ -268,8 +290,11 @@ def main() -> int:
             } | {"errors": sum(r["errors"] for r in runs), "n": len(runs)}
         row["rps_ratio"] = round(row["ours"]["requests_per_s"] / row["mlflow"]["requests_per_s"], 2)
         row["p99_ratio"] = round(row["mlflow"]["p99_ms"] / row["ours"]["p99_ms"], 2)
+        row["bare_ratio"] = round(row["ours"]["requests_per_s"] / row["bare"]["requests_per_s"], 2)
         row["targets_met"] = (
-            row["rps_ratio"] >= TARGETS["rps_ratio_min"] and row["ours"]["p99_ms"] <= TARGETS["p99_ms_max"]
+            row["rps_ratio"] >= TARGETS["rps_ratio_min"]
+            and row["ours"]["p99_ms"] <= TARGETS["p99_ms_max"]
+            and row["bare_ratio"] >= TARGETS["bare_ratio_min"]
         )
         summary.append(row)
     info = {
@@ -280,6 +305,7 @@ def main() -> int:
         "warmup": args.warmup,
         "repeats": args.repeats,
         "start_s": {s.name: round(s.start_s or 0, 1) for s in servers},
+        "targets": TARGETS,
         "same_predictions": same,
     }
     lines = [
@@ -291,7 +317,11 @@ def main() -> int:
         "|---:|---|---:|---:|---:|---:|",
     ]
     for row in summary:
-        for name, label in (("ours", "`python -m <pkg> serve`"), ("mlflow", "`mlflow models serve`")):
+        for name, label in (
+            ("ours", "`python -m <pkg> serve`"),
+            ("bare", "bare ASGI app, same work"),
+            ("mlflow", "`mlflow models serve`"),
+        ):
             r = row[name]
             lines.append(
                 f"| {row['concurrency']} | {label} | {r['requests_per_s']} | {r['p50_ms']} | "
@@ -299,16 +329,18 @@ def main() -> int:
             )
     lines += [
         "",
-        "| concurrency | requests/s ours/mlflow (target ≥ 2x) | p99 mlflow/ours | our p99 ≤ 20 ms |",
+        "| concurrency | requests/s ours/bare (target ≥ 0.8x) | ours/mlflow (target ≥ 2x) "
+        "| p99 mlflow/ours | our p99 ≤ 20 ms |",
     ]
-    lines.append("|---:|---:|---:|---|")
+    lines.append("|---:|---:|---:|---:|---|")
     for row in summary:
         lines.append(
-            f"| {row['concurrency']} | {row['rps_ratio']}x | {row['p99_ratio']}x | "
+            f"| {row['concurrency']} | {row['bare_ratio']}x | {row['rps_ratio']}x | {row['p99_ratio']}x | "
             f"{'met' if row['ours']['p99_ms'] <= TARGETS['p99_ms_max'] else 'missed'} |"
         )
     table = "\n".join(lines)
     print("\n" + table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"info": info, "summary": summary, "samples": samples}, indent=2) + "\n")
     print(f"\nwrote {args.out}")
     return 0 if all(row["targets_met"] for row in summary) else 1

@@ -39,4 +39,15 @@ with urllib.request.urlopen(request, timeout=30) as answer:
     print(f"sent {len(rows)} held-out rows as production traffic: HTTP {answer.status}")
 PY
 make drift
-echo "demo: pipeline, scoring, service QA and drift done in $(pwd)"
+cat <<EOF
+
+demo done in $(pwd):
+  data contract     data/expectations/raw.json, column roles data/columns.yaml
+  pipeline reports  reports/metrics.json, reports/gate.json, reports/plots/ (make plots: dvc_plots/index.html)
+  registry          mlflow.db: challenger and champion aliases (make ui: http://127.0.0.1:5000)
+  batch scores      reports/scores.csv
+  service QA        reports/qa.json (load test, malformed requests, batch agreement)
+  drift             reports/drift.html (open it in a browser), reports/drift.json
+  prediction log    logs/predictions/
+look closer:  cd $(pwd) && make help   |   make serve, then http://127.0.0.1:8000/docs
+EOF

@@ -34,6 +34,8 @@ BAD_ANSWERS = [
     ({"package_name": "mlflow"}, "package_name", "would shadow a module"),
     ({"package_name": "tests"}, "package_name", "would shadow a module"),
     ({"package_name": "logging"}, "package_name", "would shadow a module"),  # standard library
+    ({"sensitive_feature": "gender"}, "sensitive_feature", "Use one of the sample's columns"),
+    ({"ml_task": "regression", "sensitive_feature": "mean_radius"}, "sensitive_feature", "e.g. \"age\""),
     ({"package_name": "fastapi"}, "package_name", "would shadow a module"),  # a dependency
     ({"package_name": "great_expectations"}, "package_name", "would shadow a module"),
     # Derived defaults are validated as well: this name's package default is a keyword.
@@ -148,7 +150,8 @@ def test_refusal_keeps_an_existing_destination_untouched(tmp_path):
         {"dvc_remote": "/mnt/shared/dvc"},
         {"production_reviewers": "alice, acme/ml-leads,bob"},
         {"team_ml": "@acme/data-science @alice", "team_ops": "@acme/platform"},
-        {"sensitive_feature": "age group"},
+        {"sensitive_feature": "mean_radius"},
+        {**CSV, "sensitive_feature": "age group"},
         {**CSV, "csv_location": "https://example.com/train.csv", "target_column": "churned"},
         {**CSV, "csv_location": "/abs/path/train.csv", "target_column": "has space"},
     ],
