@@ -29,7 +29,7 @@ demo: env ## Render the template with defaults into $(DEMO), run its pipeline en
 	bash scripts/demo-delivery.sh $(DEMO)
 
 test: env ## Run all tests of the template (TESTS="tests/test_x.py ..." for a part)
-	uv run pytest $(TESTS)
+	uv run pytest -v --durations=20 $(TESTS)
 
 workflows: env ## Render every answer combination and audit the generated workflows (fast)
 	uv run pytest -m "not slow" tests/test_workflows.py

@@ -35,7 +35,7 @@ BAD_ANSWERS = [
     ({"package_name": "tests"}, "package_name", "would shadow a module"),
     ({"package_name": "logging"}, "package_name", "would shadow a module"),  # standard library
     ({"sensitive_feature": "gender"}, "sensitive_feature", "Use one of the sample's columns"),
-    ({"ml_task": "regression", "sensitive_feature": "mean_radius"}, "sensitive_feature", "e.g. \"age\""),
+    ({"ml_task": "regression", "sensitive_feature": "mean_radius"}, "sensitive_feature", 'e.g. "age"'),
     ({"package_name": "fastapi"}, "package_name", "would shadow a module"),  # a dependency
     ({"package_name": "great_expectations"}, "package_name", "would shadow a module"),
     # Derived defaults are validated as well: this name's package default is a keyword.

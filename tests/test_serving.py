@@ -34,8 +34,10 @@ def test_dockerfile_is_slim_non_root_and_serves_the_packaged_model(tmp_path, ver
     text = (root / "Dockerfile").read_text()
     lines = [line.strip() for line in re.sub(r"\\\n", " ", text).splitlines() if line.strip()]
     instructions = [line for line in lines if not line.startswith("#")]
+    args = dict(line[4:].split("=", 1) for line in instructions if line.startswith("ARG "))
+    assert args["PYTHON_IMAGE"] == f"python:{version}-slim"  # --build-arg hands in a local one
     froms = [line.split()[1] for line in instructions if line.startswith("FROM ")]
-    assert froms == [f"python:{version}-slim", f"python:{version}-slim"]
+    assert froms == ["${UV_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
     final = instructions[max(i for i, line in enumerate(instructions) if line.startswith("FROM ")) :]
     users = [line.split()[1] for line in final if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0"), "the service must not run as root"
@@ -285,7 +287,8 @@ def dockerfile_stages(root: Path) -> list[list[tuple[str, str]]]:
             keyword, _, arguments = line.strip().partition(" ")
             if keyword == "FROM":
                 stages.append([])
-            stages[-1].append((keyword, arguments.strip()))
+            if stages:  # global ARGs (before the first FROM) name the base images
+                stages[-1].append((keyword, arguments.strip()))
     return stages
 
 
@@ -294,7 +297,7 @@ def test_image_recipe_serves_the_packaged_model_without_docker(project, project_
     its absolute paths (/venv, /app) moved under a temporary folder. The environment holds only the
     `serve` group and the service starts from the packaged model, as in the image."""
     run(["make", "package"], project, project_env)  # build/model/, what `make image` builds from
-    build, final = dockerfile_stages(project)
+    _uv, build, final = dockerfile_stages(project)
 
     def rebase(text: str) -> str:
         return re.sub(r"(?<![\w.])/(venv|app)\b", lambda m: str(tmp_path / m.group(1)), text)

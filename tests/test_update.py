@@ -19,6 +19,7 @@ import yaml
 from .conftest import REPO_ROOT, git, render, run
 
 FIRST_RELEASE = "a401743"  # the MLOps core: questions, pipeline, gates, tests
+DELIVERY_RELEASE = "433161d"  # CI/CD, serving, monitoring: before the hardened core (column roles, gates)
 TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes")
 IGNORED = shutil.ignore_patterns(
     ".git", ".venv", ".tools", ".demo", ".bench", "__pycache__", ".pytest_cache", ".ruff_cache"
@@ -139,14 +140,19 @@ def test_update_with_a_new_dvc_remote_moves_config_extra_and_cloud_login_togethe
 @pytest.fixture
 def two_releases(tmp_path, git_identity) -> Path:
     """A template repository tagged v1 (FIRST_RELEASE) and v2 (the current working tree)."""
+    return releases(tmp_path, FIRST_RELEASE)
+
+
+def releases(tmp_path: Path, old: str) -> Path:
+    """A template repository tagged v1 (the commit ``old`` of this repository) and v2 (the working tree)."""
     listed = subprocess.run(
-        ["git", "ls-tree", "--name-only", FIRST_RELEASE], cwd=REPO_ROOT, capture_output=True, text=True
+        ["git", "ls-tree", "--name-only", old], cwd=REPO_ROOT, capture_output=True, text=True
     )
     if listed.returncode != 0:
-        pytest.skip(f"{FIRST_RELEASE} is not in this clone's history (shallow clone?)")
+        pytest.skip(f"{old} is not in this clone's history (shallow clone?)")
     parts = [part for part in TEMPLATE_PARTS if part in listed.stdout.split()]
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", FIRST_RELEASE, *parts],
+        ["git", "archive", "--format=tar", old, *parts],
         cwd=REPO_ROOT,
         capture_output=True,
         check=True,
@@ -200,3 +206,35 @@ def test_update_from_the_first_release_adds_delivery_and_keeps_edits(tmp_path, t
     assert (project / "src/my_ml_project/features.py").read_text() == '"""Our features."""\n'
     assert notebook.read_text() == "print('mine')\n"
     assert_no_conflict_markers(project)
+
+
+@pytest.mark.slow
+def test_a_project_of_the_delivery_release_updates_and_its_tests_and_pipeline_pass(
+    tmp_path, git_identity, project_env
+):
+    """A project generated before the hardened core, run and edited by its user, takes the new layout
+    (column roles, the profile stage, settings checks, the baseline in the gate) with `copier update`:
+    the user's edits are kept, and after `make setup` its tests and its pipeline pass."""
+    template = releases(tmp_path, DELIVERY_RELEASE)
+    project = tmp_path / "project"
+    generate(project, template, "v1")
+    run(["make", "setup"], project, project_env)
+    run(["make", "repro"], project, project_env)
+    params = tune_c(project)
+    kpis = project / "business/kpis.yaml"
+    kpis.write_text(kpis.read_text().replace("accuracy: {min: 0.90}", "accuracy: {min: 0.93}"))
+    commit_everything(project, "first run and user edits")
+
+    update(project, "v2")
+
+    assert_no_conflict_markers(project)
+    assert yaml.safe_load(params.read_text())["train"]["hyperparameters"]["C"] == 0.5
+    updated_kpis = yaml.safe_load(kpis.read_text())
+    assert updated_kpis["thresholds"]["accuracy"] == {"min": 0.93} and updated_kpis["baseline_margin"] == 0.05
+    assert "profile" in yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    run(["make", "setup"], project, project_env)  # what the after-update message asks first
+    run(["make", "test"], project, project_env)
+    done = run(["make", "repro"], project, project_env)
+    assert "Running stage 'profile'" in done.stdout
+    assert yaml.safe_load((project / "data/columns.yaml").read_text())["columns"]["mean_radius"] == "feature"
+    assert "quality gate passed" in done.stdout

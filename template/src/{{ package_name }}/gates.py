@@ -67,7 +67,9 @@ def bound(raw: Any, where: str) -> Bound:
     """Parse ``{min: x}``, ``{max: y}`` or both with ``direction``; ``where`` is e.g.
     ``business/kpis.yaml: thresholds.f1``."""
     if not isinstance(raw, dict) or not raw:
-        raise SettingsError(f"{where}: expected {{min: <number>}} or {{max: <number>}}, got {raw!r}")
+        raise SettingsError(
+            f"{where}: expected a bound such as " + "{min: 0.9} or {max: 100}" + f", got {raw!r}"
+        )
     unknown = [k for k in raw if k not in KEYS]
     if unknown:
         hint = {"minimum": "min", "maximum": "max", "lower": "min", "upper": "max"}
@@ -98,7 +100,9 @@ def bounds(section: Any, where: str) -> dict[str, Bound]:
     if section is None:
         return {}
     if not isinstance(section, dict):
-        raise SettingsError(f"{where}: expected a mapping of name: {{min|max: number}}, got {section!r}")
+        raise SettingsError(
+            f"{where}: expected a mapping of name: " + "{min|max: number}" + f", got {section!r}"
+        )
     return {str(name): bound(raw, f"{where}.{name}") for name, raw in section.items()}
 
 

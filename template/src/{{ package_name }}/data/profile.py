@@ -30,6 +30,11 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:.4g}"
 
 
+def _bound(kind: str, value: float) -> str:
+    """``{min: x}`` or ``{max: y}`` as YAML flow text."""
+    return "{" + f"{kind}: {_fmt(value)}" + "}"
+
+
 def kpi_defaults(labels, task: str) -> dict[str, list[str]]:
     """YAML lines for each placeholder key, derived from the labelled target values."""
     if task == "classification":
@@ -44,8 +49,8 @@ def kpi_defaults(labels, task: str) -> dict[str, list[str]]:
             ],
             "thresholds": [
                 "thresholds:",
-                f"  balanced_accuracy: {{min: {_fmt(min(0.95, chance + 0.15))}}}   # chance + 0.15",
-                f"  {auc}: {{min: 0.65}}   # 0.5 is a random ranking",
+                f"  balanced_accuracy: {_bound('min', min(0.95, chance + 0.15))}   # chance + 0.15",
+                f"  {auc}: {_bound('min', 0.65)}   # 0.5 is a random ranking",
             ],
             "max_difference": ["max_difference:", *(f"  {line}" for line in fairness)],
         }
@@ -55,7 +60,7 @@ def kpi_defaults(labels, task: str) -> dict[str, list[str]]:
         "thresholds": [
             "thresholds:",
             "  r2: {min: 0.2}   # 0 is predicting the mean",
-            f"  mae: {{max: {_fmt(spread)}}}   # one standard deviation of the target",
+            f"  mae: {_bound('max', spread)}   # one standard deviation of the target",
         ],
         "max_difference": [
             "max_difference:",
