@@ -87,7 +87,7 @@ def _models():
         model_config = strict
         sensitive_feature: str = Field(min_length=1)
         max_difference: dict[str, float] = {}
-        min_group_rows: int = Field(30, ge=1)
+        min_group_rows: int = Field(20, ge=1)
 
     class Kpis(BaseModel):
         model_config = strict

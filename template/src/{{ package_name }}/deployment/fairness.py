@@ -7,7 +7,7 @@ classification: accuracy, selection_rate (share predicted positive), true/false 
 (binary models); regression: mae and the mean prediction. The check fails when a metric's
 between-group difference (largest minus smallest group value) exceeds
 ``fairness.max_difference[metric]``; groups with fewer held-out rows than
-``fairness.min_group_rows`` (default 30) are reported but left out of the differences, so a handful
+``fairness.min_group_rows`` (default 20) are reported but left out of the differences, so a handful
 of rows cannot decide the verdict. The sensitive feature may be any column of the data, a
 left-out one too. Without a ``fairness`` block it says so and passes.
 Writes ``paths.fairness`` and prints a markdown table (also to the GitHub job summary).
@@ -23,7 +23,7 @@ from ..config import load_kpis, load_params, path
 from ..errors import GateError
 
 MAX_DISTINCT = 10  # a numeric feature with more distinct values is binned into quartiles
-MIN_GROUP_ROWS = 30
+MIN_GROUP_ROWS = 20
 
 
 def groups_of(values) -> tuple[Any, str | None]:
