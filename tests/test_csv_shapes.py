@@ -158,6 +158,15 @@ def test_metrics_and_plots_suit_the_task(shape, first_run):
         assert "positive_class" not in gate and baseline["balanced_accuracy"] == 0.25
 
 
+def test_evaluation_plots_open_offline(shape, project, project_env):
+    done = run(["make", "plots"], project, project_env)
+    page = (project / "reports/plots.html").read_text()
+    expected = 1 if shape == "regression" else 2  # residuals; confusion matrix and ROC curve
+    assert f"{expected} plots -> reports/plots.html" in done.stdout
+    assert page.count("data:image/png;base64,") == expected
+    assert "<script" not in page and "http" not in page  # nothing to fetch
+
+
 def test_business_defaults_come_from_the_data(shape, project):
     text = (project / "business/kpis.yaml").read_text()
     assert "# from the data on the first run" not in text

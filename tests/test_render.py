@@ -74,6 +74,7 @@ src/{pkg}/training/compare.py
 src/{pkg}/training/estimators.py
 src/{pkg}/training/evaluate.py
 src/{pkg}/training/metrics.py
+src/{pkg}/training/plots.py
 src/{pkg}/training/train.py
 src/{pkg}/deployment/README.md
 src/{pkg}/deployment/__init__.py

@@ -542,7 +542,8 @@ def test_github_setup_warns_a_single_reviewer_about_self_review(tmp_path):
 
 def test_github_setup_without_gh_says_how_to_get_it(team_project, tmp_path):
     failed = setup_script(team_project, {"PATH": str(tmp_path)}, ok=False)
-    assert failed.returncode == 1 and "the GitHub CLI `gh` is not on PATH" in failed.stderr
+    assert failed.returncode == 1 and "the GitHub CLI `gh` is not installed" in failed.stderr
+    assert "reviewer" not in failed.stderr  # not blamed on the answers
 
 
 def test_github_setup_dry_run_changes_nothing(team_project, tmp_path):

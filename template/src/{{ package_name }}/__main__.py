@@ -17,6 +17,10 @@ COMMANDS = {
     "prepare": ("data.prepare", "Data Preparation: clean and split into train/test"),
     "train": ("training.train", "Model Development: fit the model"),
     "evaluate": ("training.evaluate", "Model Development: test-split metrics, business gate, MLflow"),
+    "plots": (
+        "training.plots",
+        "Model Development: evaluation plots as one offline page (reports/plots.html)",
+    ),
     "gate": ("training.compare", "CI: metrics against business/ thresholds and against the base branch"),
     "promote": ("registry.promote", "Version Control: move the champion alias to a passing challenger"),
     "package": ("deployment.package", "Deployment: gather the model and its signature for the serving image"),
