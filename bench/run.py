@@ -27,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the dev environment: its copier and uv are the ones timed
-STAGES = ("collect", "validate", "prepare", "train", "evaluate")
+STAGES = ("collect", "profile", "validate", "prepare", "train", "evaluate")
 GENERATION_RUNS = 5
 # Everything `dvc repro` writes: stage outputs, DVC's lock and cache, the MLflow store.
 OUTPUTS = (
@@ -50,15 +50,16 @@ from pathlib import Path
 from {pkg}.config import load_params
 from {pkg}.data.collect import collect
 from {pkg}.data.prepare import prepare
-from {pkg}.training.evaluate import compute_metrics
+from {pkg}.training import metrics
 from {pkg}.training.train import fit, split_xy
 
 root = Path.cwd()
 params = load_params(root)
 target, task = params["data"]["target"], params["task"]
-train, test = prepare(collect(params["data"], root), target, task, params["prepare"])
+train, test, _ = prepare(collect(params["data"], root), target, task, params["prepare"])
 model = fit(train, target, task, params["train"])
-print(compute_metrics(task, model, *split_xy(test, target))[0])
+positive = model.classes_[-1] if task == "classification" else None
+print(metrics.compute(task, model, *split_xy(test, target), positive)[0])
 """
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
@@ -215,8 +216,8 @@ class Bench:
             bare.append(total)
             pure.append(self.timed([python, "-c", PURE_ML.format(pkg=pkg)], project))
             dvc.append(self.timed(forced, project))
-        self.record("a", "4a. the 5 stages bare: `python -m <pkg> <stage>` (MLflow + GE, no DVC)", bare)
-        self.record("b", "4b. pure ML, one process: collect, prepare, fit, compute_metrics", pure)
+        self.record("a", "4a. the 6 stages bare: `python -m <pkg> <stage>` (MLflow + GE, no DVC)", bare)
+        self.record("b", "4b. pure ML, one process: collect, prepare, fit, metrics", pure)
         self.record("c", "4c. `uv run --frozen dvc repro --force`", dvc)
         for stage in STAGES:
             self.record(f"stage_{stage}", f"stage `{stage}` bare (from 4a)", per_stage[stage])

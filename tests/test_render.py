@@ -73,6 +73,7 @@ src/{pkg}/training/__init__.py
 src/{pkg}/training/compare.py
 src/{pkg}/training/estimators.py
 src/{pkg}/training/evaluate.py
+src/{pkg}/training/flavour.py
 src/{pkg}/training/metrics.py
 src/{pkg}/training/plots.py
 src/{pkg}/training/train.py

@@ -79,20 +79,33 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def run_load(
-    url: str, rows: list[dict[str, Any]], requests: int, concurrency: int, warmup: int = 1
-) -> dict[str, Any]:
-    """Send ``requests`` single-row predictions from ``concurrency`` threads; raw measurements.
+def row_requests(rows: list[dict[str, Any]]) -> list[bytes]:
+    """The tabular service's request generator: one held-out row per POST /predict body."""
+    return [json.dumps({"instances": [row]}).encode() for row in rows]
 
-    Each thread first sends ``warmup`` unmeasured requests (so connection set-up and a lazily
-    loaded model do not count), then takes request numbers from a shared counter until all are sent.
+
+def run_load(
+    url: str,
+    payloads: list[dict[str, Any]] | list[bytes],
+    requests: int,
+    concurrency: int,
+    warmup: int = 1,
+    route: str = "/predict",
+) -> dict[str, Any]:
+    """POST ``requests`` bodies to ``route`` from ``concurrency`` threads; raw measurements.
+
+    ``payloads``: request bodies (bytes, sent in turn), or rows for ``row_requests``. Any service
+    plugs in its route and its own generator of bodies. Each thread first sends ``warmup``
+    unmeasured requests (so connection set-up and a lazily loaded model do not count), then takes
+    request numbers from a shared counter until all are sent.
     """
-    if not rows:
-        raise ValueError("no rows to send: the held-out file is empty")
+    if not payloads:
+        raise ValueError("no requests to send: the held-out file is empty")
     if requests < 1 or concurrency < 1:
         raise ValueError("loadtest.requests and loadtest.concurrency must be at least 1")
     concurrency = min(concurrency, requests)
-    bodies = [json.dumps({"instances": [row]}).encode() for row in rows]  # encoded before timing
+    # encoded before timing
+    bodies = list(payloads) if isinstance(payloads[0], bytes) else row_requests(payloads)
     latencies: list[float] = []
     failures: dict[str, int] = {}
     lock = threading.Lock()
@@ -104,7 +117,7 @@ def run_load(
             try:
                 for _ in range(warmup):
                     with contextlib.suppress(OSError, http.client.HTTPException):
-                        client.request("POST", "/predict", bodies[0])
+                        client.request("POST", route, bodies[0])
             finally:
                 ready.wait()  # whatever happened, never leave the others waiting
             while True:
@@ -115,7 +128,7 @@ def run_load(
                 body = bodies[number % len(bodies)]
                 start = time.perf_counter()
                 try:
-                    status, _ = client.request("POST", "/predict", body)
+                    status, _ = client.request("POST", route, body)
                     failure = None if 200 <= status < 300 else f"HTTP {status}"
                 except (OSError, http.client.HTTPException) as error:
                     failure = type(error).__name__
@@ -176,13 +189,15 @@ def limit_text(check: dict[str, Any]) -> str:
 
 def load_test(
     url: str,
-    rows: list[dict[str, Any]],
+    payloads: list[dict[str, Any]] | list[bytes],
     kpis: dict[str, Any],
     requests: int = 400,
     concurrency: int = 4,
+    route: str = "/predict",
 ) -> dict[str, Any]:
-    """Run the load test and judge it: the measurements plus ``checks`` and ``passed``."""
-    result = run_load(url, rows, requests, concurrency)
+    """Run the load test and judge it against ``service`` in business/kpis.yaml: the measurements
+    plus ``checks`` and ``passed``."""
+    result = run_load(url, payloads, requests, concurrency, route=route)
     result["checks"] = check(result, kpis)
     result["passed"] = all(c["passed"] for c in result["checks"])
     return result

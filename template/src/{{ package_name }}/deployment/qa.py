@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -166,7 +168,56 @@ def model_columns(params: dict[str, Any]) -> list[str] | None:
         return None
 
 
-def run_qa(url: str, params: dict[str, Any], kpis: dict[str, Any], batch: bool = True) -> dict[str, Any]:
+@dataclass
+class Run:
+    """What the checks share: the service, the settings, the held-out rows and the report so far."""
+
+    url: str
+    params: dict[str, Any]
+    kpis: dict[str, Any]
+    rows: list[dict[str, Any]]
+    client: loadtest.Client
+    report: dict[str, Any]
+    online: list | None = None
+
+
+def _online(run: Run) -> list[dict[str, Any]]:
+    checks, run.online = check_online(run.client, run.rows)
+    return checks
+
+
+def _malformed(run: Run) -> list[dict[str, Any]]:
+    return check_malformed(run.client, run.rows[0], model_columns(run.params))
+
+
+def _load(run: Run) -> list[dict[str, Any]]:
+    check, run.report["loadtest"] = check_load(run.url, run.rows, run.params, run.kpis)
+    return [check]
+
+
+def _fairness(run: Run) -> list[dict[str, Any]]:
+    check, run.report["fairness"] = check_fairness(run.params, run.kpis)
+    return [check]
+
+
+def _batch(run: Run) -> list[dict[str, Any]]:
+    return [check_batch(run.params, run.online)]
+
+
+# QA is these lists: checks that talk to the service (an unreachable service stops them with one
+# failed check), then checks of the deployment's artefacts. A profile's QA passes its own lists.
+SERVICE_CHECKS: list[Callable[[Run], list[dict[str, Any]]]] = [_online, _malformed, _load]
+OFFLINE_CHECKS: list[Callable[[Run], list[dict[str, Any]]]] = [_fairness, _batch]
+
+
+def run_qa(
+    url: str,
+    params: dict[str, Any],
+    kpis: dict[str, Any],
+    batch: bool = True,
+    service_checks=None,
+    offline_checks=None,
+) -> dict[str, Any]:
     """Every check; the report (``passed`` says whether all passed). Raises nothing for a failed check."""
     import http.client
 
@@ -175,22 +226,18 @@ def run_qa(url: str, params: dict[str, Any], kpis: dict[str, Any], batch: bool =
         raise GateError(f"{params['paths']['test']} has no rows: run the pipeline first (make repro)")
     report: dict[str, Any] = {"url": url, "checked_at": datetime.now(UTC).isoformat(timespec="seconds")}
     checks: list[dict[str, Any]] = []
-    client = loadtest.Client(url)
-    online = None
+    run = Run(url, params, kpis, rows, loadtest.Client(url), report)
     try:
-        online_checks, online = check_online(client, rows)
-        checks += online_checks
-        checks += check_malformed(client, rows[0], model_columns(params))
-        load, report["loadtest"] = check_load(url, rows, params, kpis)
-        checks.append(load)
+        for step in SERVICE_CHECKS if service_checks is None else service_checks:
+            checks += step(run)
     except (OSError, http.client.HTTPException) as error:
         checks.append(_check("service reachable", False, f"{url}: {type(error).__name__}: {error}"))
     finally:
-        client.close()
-    fair, report["fairness"] = check_fairness(params, kpis)
-    checks.append(fair)
-    if batch:
-        checks.append(check_batch(params, online))
+        run.client.close()
+    for step in OFFLINE_CHECKS if offline_checks is None else offline_checks:
+        if step is _batch and not batch:
+            continue
+        checks += step(run)
     report["checks"] = checks
     report["passed"] = all(c["passed"] for c in checks)
     return report
@@ -237,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import fairness
 
     table = to_markdown(report)
-    if report["fairness"].get("configured"):
+    if report.get("fairness", {}).get("configured"):
         table += "\n" + fairness.to_markdown(report["fairness"])
     reports.publish(path(params, "qa"), report, table)
     failed = [c for c in report["checks"] if not c["passed"]]

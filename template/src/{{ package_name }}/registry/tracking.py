@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import subprocess
 from pathlib import Path
@@ -122,56 +121,20 @@ def lineage_tags(root: Path, data_file: Path) -> dict[str, str]:
     }
 
 
-@contextlib.contextmanager
-def _quiet(*loggers: str):
-    """Hide known, expected warnings (our own model, a uv environment without pip)."""
-    levels = {name: logging.getLogger(name).level for name in loggers}
-    for name in loggers:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-
-
-def log_run(model, features, params, metrics, tags, settings, signature=None) -> dict[str, str]:
-    """Log params, metrics, tags and the model (signature + input example) in one run.
-    ``signature``: the input columns as ``signature.json`` lists them (optional columns included);
-    default: the columns of ``features``."""
-    import json
-
-    import cloudpickle
+def log_run(params, metrics, tags, settings, log_model=None) -> dict[str, str | None]:
+    """Log params, metrics and tags in one run, and the model through ``log_model`` (a function
+    called inside the run that logs it with its flavour and returns MLflow's model info; see
+    ``training/flavour.py`` for scikit-learn). Returns the run id and the model's URI."""
     import mlflow
-    import sklearn
-    from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types import Schema
 
     connect(settings)
     mlflow.set_experiment(settings["experiment"])
-    example = features.head(5)
-    inferred = infer_signature(example, model.predict(example))
-    if signature is not None:
-        inferred = ModelSignature(inputs=Schema.from_json(json.dumps(signature)), outputs=inferred.outputs)
-    with mlflow.start_run() as run, _quiet("mlflow.sklearn", "mlflow.utils.environment"):
+    with mlflow.start_run() as run:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.set_tags(tags)
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=inferred,
-            input_example=example,
-            # The model never leaves your own registry; cloudpickle loads faster than skops
-            # and needs no list of trusted types for tree ensembles.
-            serialization_format="cloudpickle",
-            # Explicit requirements skip MLflow's slow inference of them.
-            pip_requirements=[
-                f"scikit-learn=={sklearn.__version__}",
-                f"cloudpickle=={cloudpickle.__version__}",
-            ],
-        )
-    return {"run_id": run.info.run_id, "model_uri": info.model_uri}
+        info = log_model() if log_model is not None else None
+    return {"run_id": run.info.run_id, "model_uri": getattr(info, "model_uri", None)}
 
 
 def register_challenger(run: dict[str, str], metrics: dict[str, float], settings) -> str:

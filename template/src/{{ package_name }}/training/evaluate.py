@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from .. import gates
     from ..data import roles as column_roles
     from ..registry import tracking
+    from .flavour import sklearn_logger
     from .train import split_xy
 
     params, root = load_params(), project_root()
@@ -79,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
 
     flat = {k: v for k, v in metrics.items() if k != "baseline"}
     run = tracking.log_run(
-        model,
-        features,
         params=tracking.flatten({k: params[k] for k in ("task", "data", "prepare", "train")}),
         metrics={
             **{f"test_{k}": v for k, v in flat.items()},
@@ -92,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             **({"positive_class": report["positive_class"]} if positive is not None else {}),
         },
         settings=params["tracking"],
-        signature=json.loads(path(params, "signature").read_text(encoding="utf-8")),
+        log_model=sklearn_logger(
+            model, features, json.loads(path(params, "signature").read_text(encoding="utf-8"))
+        ),
     )
     about = f" (positive class: {report['positive_class']})" if positive is not None else ""
     if not gate["passed"]:
