@@ -4,6 +4,7 @@
 # checks the image (make qa), then drift of what it served against the training data (make drift).
 # Usage: scripts/demo-delivery.sh PROJECT_DIR [PORT]
 set -euo pipefail
+export MAKEFLAGS=--no-print-directory
 cd "$1"
 port="${2:-8765}"
 url="http://127.0.0.1:$port"
@@ -43,7 +44,7 @@ cat <<EOF
 
 demo done in $(pwd):
   data contract     data/expectations/raw.json, column roles data/columns.yaml
-  pipeline reports  reports/metrics.json, reports/gate.json, reports/plots/ (make plots: dvc_plots/index.html)
+  pipeline reports  reports/metrics.json, reports/gate.json, reports/plots/ (make plots: reports/plots.html, offline)
   registry          mlflow.db: challenger and champion aliases (make ui: http://127.0.0.1:5000)
   batch scores      reports/scores.csv
   service QA        reports/qa.json (load test, malformed requests, batch agreement)
