@@ -14,6 +14,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from contextlib import closing
 from functools import partial
 from pathlib import Path
@@ -221,6 +222,22 @@ def test_passing_model_is_registered_as_challenger_with_lineage(default_project,
     )
     loaded = run(["uv", "run", "--frozen", "python", "-c", script], root, project_env)
     assert loaded.stdout.strip().splitlines()[-1] == "[0, 1]"
+
+
+def test_make_ui_opens_the_embedded_store_in_seconds(default_project, default_repro, project_env):
+    from .test_serving import Service, http
+
+    started = time.monotonic()
+    ui = Service(default_project, project_env, command=["make", "ui", "UI_PORT={port}"])
+    try:
+        ui.wait(timeout=90)
+        elapsed = time.monotonic() - started
+        status, body = http(ui.url + "/ajax-api/2.0/mlflow/registered-models/search")
+        assert status == 200 and b"my-ml-project" in body, body[:300]
+    finally:
+        ui.stop()
+    print(f"make ui answered after {elapsed:.1f} s")
+    assert elapsed < 60
 
 
 def test_second_repro_is_a_no_op(default_project, default_repro, project_env):
