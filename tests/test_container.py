@@ -14,13 +14,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from .conftest import UV, built_project, run
-from .test_serving import free_port, http
+from .test_serving import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 TOOLS = ("podman", "runc", "debootstrap")
@@ -112,17 +111,13 @@ def test_the_image_builds_runs_as_non_root_and_passes_qa(podman, base_images, pr
         project_env,
     )
     url = f"http://127.0.0.1:{port}"
+
+    def logs() -> str:
+        done = subprocess.run([*podman, "logs", "model"], capture_output=True, text=True)
+        return done.stdout + done.stderr
+
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if http(url + "/health")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            logs = subprocess.run([*podman, "logs", "model"], capture_output=True, text=True)
-            raise AssertionError(f"the container did not answer /health:\n{logs.stdout}{logs.stderr}")
+        wait_healthy(url + "/health", 60, output=logs)
         user = run([*podman, "exec", "model", "id", "-u"], project, project_env).stdout.strip()
         assert user != "0", "the service runs as root in the image"
         qa = run(["make", "qa", f"URL={url}"], project, project_env)

@@ -77,6 +77,23 @@ def http(url: str, body: bytes | None = None) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+def wait_healthy(url: str, timeout: float, exited=lambda: None, output=lambda: "") -> None:
+    """Poll ``url`` until it answers 200; fail with ``output()`` when ``exited()`` says the server
+    stopped (it returns its exit code) or when ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = exited()
+        if code is not None:
+            raise AssertionError(f"the server exited ({code}):\n{output()}")
+        try:
+            if http(url)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"no answer from {url} within {timeout} s:\n{output()}")
+
+
 class Service:
     """`make serve PORT=<free port>` in ``root``, until stopped."""
 
@@ -97,17 +114,8 @@ class Service:
             )
 
     def wait(self, timeout: float = 90) -> Service:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the service exited ({self.process.returncode}):\n{self.output()}")
-            try:
-                if http(self.url + "/health")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.25)
-        raise AssertionError(f"no /health answer within {timeout} s:\n{self.output()}")
+        wait_healthy(self.url + "/health", timeout, self.process.poll, self.output)
+        return self
 
     def output(self) -> str:
         return self.log.read_text()[-4000:]

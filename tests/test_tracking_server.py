@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import built_project, run
-from .test_serving import Service, free_port, http
+from .conftest import built_project, render, run
+from .test_serving import Service, free_port, http, wait_healthy
 
 pytestmark = pytest.mark.slow
 MODEL = "my-ml-project"
@@ -26,8 +26,6 @@ def server(tmp_path_factory, project_env, shared_venv):
     """`mlflow server --workers 1` from the projects' shared environment; yields its folder and URL.
     A generated project is set up first: it is what installs MLflow into that environment."""
     scratch = tmp_path_factory.mktemp("bootstrap")
-    from .conftest import render
-
     run(["make", "setup"], render(scratch / "bootstrap"), project_env)
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
@@ -53,21 +51,11 @@ def server(tmp_path_factory, project_env, shared_venv):
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if http(url + "/health")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None:
-            raise AssertionError((folder / "server.log").read_text()[-3000:])
-        time.sleep(1)
-    else:
+    try:
+        wait_healthy(url + "/health", 180, process.poll, lambda: (folder / "server.log").read_text()[-3000:])
+    except AssertionError:
         process.kill()
-        raise AssertionError(
-            "mlflow server did not answer /health: " + (folder / "server.log").read_text()[-3000:]
-        )
+        raise
     yield folder, url
     process.terminate()
     try:

@@ -20,3 +20,8 @@ class PromotionError(GateError):
 class SettingsError(GateError):
     """A settings file (params.yaml, business/kpis.yaml, data/columns.yaml) is wrong; the message
     names the file, the key and what is expected."""
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters: a message never echoes a large input back."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

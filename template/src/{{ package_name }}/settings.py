@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from .config import KPIS_FILE, PARAMS_FILE
-from .errors import SettingsError
+from .errors import SettingsError, shorten
 
 
 def _models():
@@ -111,8 +111,7 @@ def _describe(error: dict[str, Any]) -> str:
         return f"{where}: unknown key (a typo?)"
     if error["type"] == "missing":
         return f"{where}: missing"
-    shown = repr(error.get("input"))
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    shown = shorten(repr(error.get("input")))
     message = error["msg"].removeprefix("Value error, ")
     return f"{where}: {message[0].lower() + message[1:]} (got {shown})"
 

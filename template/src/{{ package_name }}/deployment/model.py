@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import load_params, path, project_root
+from ..errors import shorten
 
 MODEL_FILE, SIGNATURE_FILE, METADATA_FILE = "model.joblib", "signature.json", "metadata.json"
 NUMERIC = {"double", "float", "long", "integer"}
@@ -250,12 +251,6 @@ def _same_as_sklearn(transform, preprocess, columns: list[str], parts) -> bool:
         return False
 
 
-def _shorten(value: Any, limit: int = 60) -> str:
-    """JSON of ``value``, cut to ``limit`` characters: an error never echoes a large input back."""
-    text = json.dumps(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _date_parts(value: Any) -> tuple[float, float, float, float]:
     """Year, month, day of week and day of year of one value, as ``DateParts`` computes them."""
     from datetime import datetime
@@ -412,14 +407,13 @@ def validator(signature: list[dict[str, Any]]):
             return f"{where}: missing column '{column}'"
         if kind == "extra_forbidden":
             known = ", ".join(list(types)[:8]) + (", ..." if len(types) > 8 else "")
-            shown = str(column) if len(str(column)) <= 60 else str(column)[:57] + "..."
-            return f"{where}: unknown column '{shown}' (the model's {len(types)} columns: {known})"
+            return f"{where}: unknown column '{shorten(str(column))}' (the model's {len(types)} columns: {known})"
         expected = _TYPE_NAMES.get(types.get(column, ""), types.get(column, "a value"))
         if types.get(column) == "boolean":
             expected = "true or false"
         elif types.get(column) not in _TYPE_NAMES:
             expected = "a string"
-        return f"{where}: column '{column}' must be {expected} or null, got {_shorten(error.get('input'))}"
+        return f"{where}: column '{column}' must be {expected} or null, got {shorten(json.dumps(error.get('input')))}"
 
     def validate(raw: bytes) -> list[dict[str, Any]]:
         try:

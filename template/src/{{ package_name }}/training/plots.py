@@ -24,6 +24,23 @@ def _png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _xy(x, y, labels: tuple[str, str], diagonal: tuple[float, float], scatter: bool = False) -> str:
+    """A square x/y figure with the dashed diagonal a model without skill would follow, as PNG."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    if scatter:
+        axes.scatter(x, y, s=8, alpha=0.6)
+    else:
+        axes.plot(x, y)
+    axes.plot(diagonal, diagonal, linestyle="--", color="grey")
+    axes.set_xlabel(labels[0])
+    axes.set_ylabel(labels[1])
+    image = _png(figure)
+    plt.close(figure)
+    return image
+
+
 def figures(folder: Path) -> dict[str, str]:
     """``{title: base64 PNG}`` for every plot file in ``folder``."""
     import matplotlib
@@ -56,25 +73,17 @@ def figures(folder: Path) -> dict[str, str]:
     roc = folder / "roc.csv"
     if roc.is_file():
         curve = pd.read_csv(roc)
-        figure, axes = plt.subplots(figsize=(4.5, 4.5))
-        axes.plot(curve["fpr"], curve["tpr"], label="model")
-        axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random ranking")
-        axes.set_xlabel("false positive rate")
-        axes.set_ylabel("true positive rate")
-        axes.legend(loc="lower right")
-        images["ROC curve (micro-average over the classes when there are more than two)"] = _png(figure)
-        plt.close(figure)
+        title = "ROC curve (micro-average over the classes when there are more than two)"
+        images[title] = _xy(curve["fpr"], curve["tpr"], ("false positive rate", "true positive rate"), (0, 1))
     residuals = folder / "residuals.csv"
     if residuals.is_file():
         points = pd.read_csv(residuals)
-        figure, axes = plt.subplots(figsize=(4.5, 4.5))
-        axes.scatter(points["actual"], points["predicted"], s=8, alpha=0.6)
-        low, high = points[["actual", "predicted"]].min().min(), points[["actual", "predicted"]].max().max()
-        axes.plot([low, high], [low, high], linestyle="--", color="grey")
-        axes.set_xlabel("actual")
-        axes.set_ylabel("predicted")
-        images["Predicted against actual (held-out rows)"] = _png(figure)
-        plt.close(figure)
+        both = points[["actual", "predicted"]]
+        diagonal = (both.min().min(), both.max().max())
+        title = "Predicted against actual (held-out rows)"
+        images[title] = _xy(
+            points["actual"], points["predicted"], ("actual", "predicted"), diagonal, scatter=True
+        )
     return images
 
 
