@@ -18,73 +18,73 @@ CSV = {"data_source": "csv", "csv_location": "data/train.csv", "target_column": 
 
 # (answers, question named in the error, key words of the validator's message)
 BAD_ANSWERS = [
-    ({"project_name": ""}, "project_name", "project name is empty"),
-    ({"project_name": "   "}, "project_name", "project name is empty"),
-    ({"project_name": "42 Things"}, "project_name", "must start with a letter"),
-    ({"project_name": "x" * 81}, "project_name", "keep it to 80 or fewer"),
-    ({"project_slug": "MyProject"}, "project_slug", "not a valid slug"),
-    ({"project_slug": "my project"}, "project_slug", "not a valid slug"),
-    ({"project_slug": "my--project"}, "project_slug", "not a valid slug"),
-    ({"project_slug": "-project"}, "project_slug", "not a valid slug"),
-    ({"package_name": "my-project"}, "package_name", "not a Python identifier"),
-    ({"package_name": "my project"}, "package_name", "not a Python identifier"),
-    ({"package_name": "1project"}, "package_name", "not a Python identifier"),
+    ({"project_name": ""}, "project_name", "the name is empty"),
+    ({"project_name": "   "}, "project_name", "the name is empty"),
+    ({"project_name": "42 Things"}, "project_name", "Start the name with a letter"),
+    ({"project_name": "x" * 81}, "project_name", "Keep the name to 80 characters"),
+    ({"project_slug": "MyProject"}, "project_slug", "single dashes"),
+    ({"project_slug": "my project"}, "project_slug", "single dashes"),
+    ({"project_slug": "my--project"}, "project_slug", "single dashes"),
+    ({"project_slug": "-project"}, "project_slug", "single dashes"),
+    ({"package_name": "my-project"}, "package_name", "e.g. churn_predictor"),
+    ({"package_name": "my project"}, "package_name", "e.g. churn_predictor"),
+    ({"package_name": "1project"}, "package_name", "e.g. churn_predictor"),
     ({"package_name": "class"}, "package_name", "is a Python keyword"),
     ({"package_name": "match"}, "package_name", "is a Python keyword"),
-    ({"package_name": "mlflow"}, "package_name", "would shadow a module"),
-    ({"package_name": "tests"}, "package_name", "would shadow a module"),
-    ({"package_name": "logging"}, "package_name", "would shadow a module"),  # standard library
-    ({"sensitive_feature": "gender"}, "sensitive_feature", "Use one of the sample's columns"),
+    ({"package_name": "mlflow"}, "package_name", "shadows a module"),
+    ({"package_name": "tests"}, "package_name", "shadows a module"),
+    ({"package_name": "logging"}, "package_name", "shadows a module"),  # standard library
+    ({"sensitive_feature": "gender"}, "sensitive_feature", "Use a sample column"),
     ({"ml_task": "regression", "sensitive_feature": "mean_radius"}, "sensitive_feature", 'e.g. "age"'),
-    ({"package_name": "fastapi"}, "package_name", "would shadow a module"),  # a dependency
-    ({"package_name": "great_expectations"}, "package_name", "would shadow a module"),
+    ({"package_name": "fastapi"}, "package_name", "shadows a module"),  # a dependency
+    ({"package_name": "great_expectations"}, "package_name", "shadows a module"),
     # Derived defaults are validated as well: this name's package default is a keyword.
     ({"project_name": "Class"}, "package_name", "is a Python keyword"),
     ({"description": ""}, "description", "description is empty"),
     ({"author_name": " "}, "author_name", "author name is empty"),
-    ({"author_email": "not-an-email"}, "author_email", "not an email address"),
-    ({"author_email": "a@b"}, "author_email", "not an email address"),
-    ({"author_email": "a b@example.com"}, "author_email", "not an email address"),
-    ({"github_owner": "-acme"}, "github_owner", "not a valid GitHub user or organisation"),
-    ({"github_owner": "acme-"}, "github_owner", "not a valid GitHub user or organisation"),
-    ({"github_owner": "ac--me"}, "github_owner", "not a valid GitHub user or organisation"),
-    ({"github_owner": "acme_corp"}, "github_owner", "not a valid GitHub user or organisation"),
-    ({"github_owner": "a" * 40}, "github_owner", "not a valid GitHub user or organisation"),
-    ({"github_repo": "my repo"}, "github_repo", "not a valid GitHub repository name"),
-    ({"github_repo": ".."}, "github_repo", "not a valid GitHub repository name"),
-    ({"github_repo": "r" * 101}, "github_repo", "not a valid GitHub repository name"),
-    ({"python_version": "3.10"}, "python_version", "is not supported"),
-    ({"python_version": "2.7"}, "python_version", "is not supported"),
-    ({"python_version": "3"}, "python_version", "is not supported"),
-    ({"python_version": "abc"}, "python_version", "is not supported"),
-    ({"python_version": "3.11.4"}, "python_version", "is not supported"),
-    ({"python_version": "3.16"}, "python_version", "is not supported"),
-    ({"data_source": "csv"}, "csv_location", "gave no location"),
-    ({**CSV, "csv_location": ""}, "csv_location", "gave no location"),
-    ({**CSV, "csv_location": "  "}, "csv_location", "gave no location"),
-    ({**CSV, "csv_location": "ftp://host/data.csv"}, "csv_location", "unsupported scheme"),
-    ({**CSV, "csv_location": "s3://bucket/data.csv"}, "csv_location", "unsupported scheme"),
+    ({"author_email": "not-an-email"}, "author_email", "Use name@domain.tld"),
+    ({"author_email": "a@b"}, "author_email", "Use name@domain.tld"),
+    ({"author_email": "a b@example.com"}, "author_email", "Use name@domain.tld"),
+    ({"github_owner": "-acme"}, "github_owner", "inner single dashes"),
+    ({"github_owner": "acme-"}, "github_owner", "inner single dashes"),
+    ({"github_owner": "ac--me"}, "github_owner", "inner single dashes"),
+    ({"github_owner": "acme_corp"}, "github_owner", "inner single dashes"),
+    ({"github_owner": "a" * 40}, "github_owner", "inner single dashes"),
+    ({"github_repo": "my repo"}, "github_repo", "Use up to 100 letters"),
+    ({"github_repo": ".."}, "github_repo", "Use up to 100 letters"),
+    ({"github_repo": "r" * 101}, "github_repo", "Use up to 100 letters"),
+    ({"python_version": "3.10"}, "python_version", "X from 11 to 15"),
+    ({"python_version": "2.7"}, "python_version", "X from 11 to 15"),
+    ({"python_version": "3"}, "python_version", "X from 11 to 15"),
+    ({"python_version": "abc"}, "python_version", "X from 11 to 15"),
+    ({"python_version": "3.11.4"}, "python_version", "X from 11 to 15"),
+    ({"python_version": "3.16"}, "python_version", "X from 11 to 15"),
+    ({"data_source": "csv"}, "csv_location", "none given"),
+    ({**CSV, "csv_location": ""}, "csv_location", "none given"),
+    ({**CSV, "csv_location": "  "}, "csv_location", "none given"),
+    ({**CSV, "csv_location": "ftp://host/data.csv"}, "csv_location", "Use a local path or an http(s) URL"),
+    ({**CSV, "csv_location": "s3://bucket/data.csv"}, "csv_location", "Use a local path or an http(s) URL"),
     ({**CSV, "target_column": ""}, "target_column", "target column is empty"),
-    ({**CSV, "target_column": "a,b"}, "target_column", "contains a comma"),
-    ({"mlflow_tracking_uri": "mlflow.db"}, "mlflow_tracking_uri", "not an MLflow tracking URI"),
-    ({"mlflow_tracking_uri": "sqlite://"}, "mlflow_tracking_uri", "not an MLflow tracking URI"),
-    ({"mlflow_tracking_uri": "ftp://host"}, "mlflow_tracking_uri", "not an MLflow tracking URI"),
-    ({"mlflow_tracking_uri": "mysql://u@db/mlflow"}, "mlflow_tracking_uri", "write mysql+pymysql://"),
-    ({"mlflow_tracking_uri": "mssql://u@db/mlflow"}, "mlflow_tracking_uri", "driver is not supported"),
-    ({"mlflow_tracking_uri": "postgresql+pg8000://u@db/m"}, "mlflow_tracking_uri", "driver is not supported"),
+    ({**CSV, "target_column": "a,b"}, "target_column", "without commas"),
+    ({"mlflow_tracking_uri": "mlflow.db"}, "mlflow_tracking_uri", "Use sqlite:///mlflow.db"),
+    ({"mlflow_tracking_uri": "sqlite://"}, "mlflow_tracking_uri", "Use sqlite:///mlflow.db"),
+    ({"mlflow_tracking_uri": "ftp://host"}, "mlflow_tracking_uri", "Use sqlite:///mlflow.db"),
+    ({"mlflow_tracking_uri": "mysql://u@db/mlflow"}, "mlflow_tracking_uri", "Write mysql+pymysql://"),
+    ({"mlflow_tracking_uri": "mssql://u@db/mlflow"}, "mlflow_tracking_uri", "driver not supported"),
+    ({"mlflow_tracking_uri": "postgresql+pg8000://u@db/m"}, "mlflow_tracking_uri", "driver not supported"),
     ({"dvc_remote": "ftp://host/store"}, "dvc_remote", "unsupported scheme"),
     ({"dvc_remote": "webdav://host/store"}, "dvc_remote", "unsupported scheme"),
-    ({"dvc_remote": " "}, "dvc_remote", "DVC remote is empty"),
+    ({"dvc_remote": " "}, "dvc_remote", "it is empty"),
     ({"production_reviewers": ""}, "production_reviewers", "at least one reviewer"),
-    ({"production_reviewers": "@alice"}, "production_reviewers", "not a GitHub user or org/team slug"),
-    ({"production_reviewers": "alice,-bob"}, "production_reviewers", "not a GitHub user or org/team slug"),
-    ({"production_reviewers": "acme/ml team"}, "production_reviewers", "not a GitHub user or org/team slug"),
-    ({"production_reviewers": "a,b,c,d,e,f,g"}, "production_reviewers", "at most 6 per environment"),
-    ({"team_business": "analysts"}, "team_business", "not a GitHub handle"),
+    ({"production_reviewers": "@alice"}, "production_reviewers", "org/team slugs (no @)"),
+    ({"production_reviewers": "alice,-bob"}, "production_reviewers", "org/team slugs (no @)"),
+    ({"production_reviewers": "acme/ml team"}, "production_reviewers", "org/team slugs (no @)"),
+    ({"production_reviewers": "a,b,c,d,e,f,g"}, "production_reviewers", "at most 6 reviewers"),
+    ({"team_business": "analysts"}, "team_business", "Use @user or @org/team"),
     ({"team_data": " "}, "team_data", "at least one GitHub handle"),
-    ({"team_ml": "@acme/"}, "team_ml", "not a GitHub handle"),
-    ({"team_ops": "ops@acme.com"}, "team_ops", "not a GitHub handle"),
-    ({"sensitive_feature": "sex,age"}, "sensitive_feature", "cannot be a single column name"),
+    ({"team_ml": "@acme/"}, "team_ml", "Use @user or @org/team"),
+    ({"team_ops": "ops@acme.com"}, "team_ops", "Use @user or @org/team"),
+    ({"sensitive_feature": "sex,age"}, "sensitive_feature", "without commas"),
     ({"sensitive_feature": " sex"}, "sensitive_feature", "leading or trailing spaces"),
 ]
 
@@ -105,15 +105,26 @@ def refused(tmp_path, answers: dict) -> str:
     return str(error.value)
 
 
+# Messages start with what to do: one of these verbs.
+FIX_FIRST = ("Use", "Give", "Choose", "Write", "Name", "Enter", "Keep", "Start")
+NO_ECHO = ("project_name", "mlflow_tracking_uri", "dvc_remote")  # the fix says it all
+
+
 @pytest.mark.parametrize(("answers", "question", "message"), BAD_ANSWERS, ids=lambda v: repr(v)[:40])
 def test_bad_answer_is_refused_before_anything_is_written(tmp_path, answers, question, message):
     error = refused(tmp_path, answers)
-    assert error.startswith(f"Validation error for question '{question}': ")
+    prefix = f"Validation error for question '{question}': "
+    assert error.startswith(prefix)
     assert message in error
+    text = error[len(prefix) :]
+    # The fix first, in one line that fits an 80-column terminal (long values are cut short).
+    assert text.split()[0] in FIX_FIRST, text
+    assert "\n" not in text and len(text) <= 80, f"{len(text)} columns: {text}"
     # The message echoes the offending value where there is one to echo.
     value = answers.get(question, "")
-    if value.strip() and question not in ("project_name",) and "," not in value:
-        assert f'"{value}"' in error
+    if value.strip() == value and value and question not in NO_ECHO and "," not in value:
+        shown = value if len(value) <= 16 else value[:13] + "..."
+        assert f'"{shown}"' in error
 
 
 @pytest.mark.parametrize(("answers", "question"), BAD_CHOICES, ids=lambda v: repr(v)[:40])
@@ -127,7 +138,7 @@ def test_refusal_keeps_an_existing_destination_untouched(tmp_path):
     dst = tmp_path / "project"
     dst.mkdir()
     (dst / "notes.txt").write_text("mine\n")
-    with pytest.raises(ValueError, match="not a valid slug"):
+    with pytest.raises(ValueError, match="single dashes"):
         render(dst, project_slug="Bad Slug")
     assert sorted(p.name for p in dst.iterdir()) == ["notes.txt"]
 
@@ -172,7 +183,7 @@ def test_csv_questions_are_skipped_for_the_sample_source(tmp_path):
 
 
 def test_file_store_tracking_uri_is_refused(tmp_path):
-    assert "not an MLflow tracking URI" in refused(tmp_path, {"mlflow_tracking_uri": "file:./mlruns"})
+    assert "Use sqlite:///mlflow.db" in refused(tmp_path, {"mlflow_tracking_uri": "file:./mlruns"})
 
 
 @pytest.mark.parametrize(

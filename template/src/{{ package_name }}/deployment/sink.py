@@ -38,6 +38,9 @@ class PredictionLog:
         self._day: str | None = None
         self._handle = None
         self._lock = threading.Lock()
+        import orjson  # a serving dependency: only the service writes the log
+
+        self._dumps = orjson.dumps
 
     def file_for(self, day: str) -> Path:
         return self.directory / f"{day}.jsonl"
@@ -47,24 +50,24 @@ class PredictionLog:
         marks rows that are not production traffic (``QA_TRAFFIC``)."""
         now = datetime.now(UTC)
         stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        dumps, head = json.dumps, '{"ts": "' + stamp + '", "inputs": '
-        tail = "}\n" if traffic is None else ', "traffic": ' + dumps(traffic) + "}\n"
-        text = "".join(
-            head + dumps(row) + ', "prediction": ' + dumps(prediction) + tail
+        dumps, head = self._dumps, b'{"ts": "' + stamp.encode() + b'", "inputs": '
+        tail = b"}\n" if traffic is None else b', "traffic": ' + dumps(traffic) + b"}\n"
+        data = b"".join(
+            head + dumps(row) + b', "prediction": ' + dumps(prediction) + tail
             for row, prediction in zip(rows, predictions, strict=True)
         )
         day = stamp[:10]
         with self._lock:
             if day != self._day or self._handle is None:
                 self._open(day)
-            self._handle.write(text)
+            self._handle.write(data)
             self._handle.flush()
 
     def _open(self, day: str) -> None:
         if self._handle is not None:
             self._handle.close()
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._handle = self.file_for(day).open("a", encoding="utf-8")
+        self._handle = self.file_for(day).open("ab")
         self._day = day
 
     def close(self) -> None:
