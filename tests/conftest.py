@@ -146,3 +146,41 @@ def built_project(dst: Path, env: dict[str, str], **answers) -> Path:
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "--quiet", "-m", "Run the pipeline"], root, env)
     return root
+
+
+# Parallel runs (pytest-xdist, `make test` uses `-n auto --dist loadgroup`): the tests that share a
+# module-scoped project stay on one worker, so no project is built twice; the groups that take
+# longest are handed out first, so the workers finish together.
+SLOWEST_FIRST = (
+    "test_lifecycle",
+    "test_container",
+    "test_csv_shapes",
+    "test_monitoring",
+    "test_serving",
+    "test_tracking_server",
+    "test_ci_gate",
+    "test_questions",
+    "test_workflows",
+    "test_render",
+    "test_update",
+)
+
+
+def _group(item: pytest.Item) -> str:
+    """The module, and the parameters of its module-scoped fixtures (one CSV shape per group)."""
+    group = item.module.__name__.rsplit(".", 1)[-1]
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        for name, value in callspec.params.items():
+            definitions = item._fixtureinfo.name2fixturedefs.get(name) or ()
+            if definitions and definitions[-1].scope in ("module", "package", "session"):
+                group += f"[{value}]"
+    return group
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    # Stable: within a module, pytest's order (grouped by fixture parameter) is kept.
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank)))

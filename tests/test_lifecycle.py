@@ -421,8 +421,8 @@ def csv_project(tmp_path_factory, project_env, csv_server, shared_venv) -> Path:
 
 def test_regression_project_from_a_csv_url(csv_project, project_env):
     root = csv_project
+    # The project's own tests on a user's regression CSV run in test_csv_shapes (the regression shape).
     run(["make", "lint"], root, project_env)
-    run(["make", "test"], root, project_env)
     done = run(["make", "repro"], root, project_env)
     assert "collected 442 rows x 11 columns" in done.stdout
     assert read_json(root / "reports/validation.json")["success"] is True
