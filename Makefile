@@ -8,7 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export GX_ANALYTICS_ENABLED ?= false
 DEMO ?= .demo/my-ml-project
 TESTS ?=
-# Test workers (pytest-xdist): one per core; the tests that share a built project stay together.
+# Test workers (pytest-xdist): one per core; tests that share a built project stay on one (tests/conftest.py).
 WORKERS ?= auto
 
 .PHONY: help tools env demo test workflows lint bench bench-serve
@@ -31,7 +31,7 @@ demo: env ## Render the template with defaults into $(DEMO), run its pipeline en
 	bash scripts/demo-delivery.sh $(DEMO)
 
 test: env ## Run all tests of the template (TESTS="tests/test_x.py ..." for a part)
-	uv run pytest -v --durations=20 -n $(WORKERS) --dist loadgroup $(TESTS)
+	uv run pytest -v --durations=20 -n $(WORKERS) $(TESTS)
 
 workflows: env ## Render every answer combination and audit the generated workflows (fast)
 	uv run pytest -m "not slow" tests/test_workflows.py

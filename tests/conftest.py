@@ -148,13 +148,15 @@ def built_project(dst: Path, env: dict[str, str], **answers) -> Path:
     return root
 
 
-# Parallel runs (pytest-xdist, `make test` uses `-n auto --dist loadgroup`): the tests that share a
-# module-scoped project stay on one worker, so no project is built twice; the groups that take
-# longest are handed out first, so the workers finish together.
+# Parallel runs (pytest-xdist, `make test` runs `-n auto`): the tests that share a module-scoped
+# project stay on one worker, so no project is built twice (one group per module, one per CSV
+# shape in test_csv_shapes), and the groups that take longest are handed out first, so the workers
+# finish together. (pytest 9.2 no longer lets xdist's own `xdist_group` marks reach the scheduler:
+# the grouping is done here, from the test ids.)
 SLOWEST_FIRST = (
+    "test_csv_shapes",
     "test_lifecycle",
     "test_container",
-    "test_csv_shapes",
     "test_monitoring",
     "test_serving",
     "test_tracking_server",
@@ -164,23 +166,28 @@ SLOWEST_FIRST = (
     "test_render",
     "test_update",
 )
+GROUPED_BY_PARAMETER = {"test_csv_shapes"}  # its project fixture is module-scoped and parametrised
 
 
-def _group(item: pytest.Item) -> str:
-    """The module, and the parameters of its module-scoped fixtures (one CSV shape per group)."""
-    group = item.module.__name__.rsplit(".", 1)[-1]
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None:
-        for name, value in callspec.params.items():
-            definitions = item._fixtureinfo.name2fixturedefs.get(name) or ()
-            if definitions and definitions[-1].scope in ("module", "package", "session"):
-                group += f"[{value}]"
-    return group
+def group_of(nodeid: str) -> str:
+    """``tests/test_x.py::test_y[p-q]`` -> ``test_x``, or ``test_x[p]`` for GROUPED_BY_PARAMETER."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    if module in GROUPED_BY_PARAMETER and nodeid.endswith("]"):
+        return f"{module}[{nodeid.rsplit('[', 1)[1][:-1].split('-', 1)[0]}]"
+    return module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByProject(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return ByProject(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
     rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
     # Stable: within a module, pytest's order (grouped by fixture parameter) is kept.
-    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank)))
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid).split("[", 1)[0], len(rank)))
