@@ -184,6 +184,7 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return group_of(nodeid)
 
+    config.option.loadscopereorder = False  # keep SLOWEST_FIRST, not "most tests first"
     return ByProject(config, log)
 
 
