@@ -28,6 +28,43 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_NAME": "Template Tests",
     "GIT_COMMITTER_EMAIL": "template-tests@example.com",
 }
+# What every generated project holds, whichever the profile (`{pkg}` is the package name): the
+# shared core. test_render.py and test_llmops.py add each profile's own files.
+CORE_FILES = """
+.copier-answers.yml
+.dvc/.gitignore
+.dvc/config
+.dvcignore
+.gitignore
+.pre-commit-config.yaml
+Makefile
+README.md
+dvc.yaml
+params.yaml
+pyproject.toml
+business/README.md
+business/kpis.yaml
+data/README.md
+infra/README.md
+infra/github/setup.py
+.github/CODEOWNERS
+.github/dependabot.yml
+src/{pkg}/__init__.py
+src/{pkg}/__main__.py
+src/{pkg}/cli.py
+src/{pkg}/config.py
+src/{pkg}/errors.py
+src/{pkg}/expectations.py
+src/{pkg}/gates.py
+src/{pkg}/reports.py
+src/{pkg}/settings.py
+src/{pkg}/registry/README.md
+src/{pkg}/registry/__init__.py
+src/{pkg}/registry/promote.py
+src/{pkg}/registry/tracking.py
+tests/__init__.py
+tests/conftest.py
+""".split()
 OFFLINE = {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false"}
 
 
@@ -93,6 +130,19 @@ def project_env(shared_venv) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def llm_env(project_env, tmp_path_factory) -> dict[str, str]:
+    """``project_env`` for llmops projects: their own shared environment (the two profiles'
+    dependencies differ, and `uv sync` makes an environment exactly one project's), offline."""
+    venv = tmp_path_factory.mktemp("llm-env") / "venv"
+    return {
+        **project_env,
+        "UV_PROJECT_ENVIRONMENT": str(venv),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+
+
 @pytest.fixture
 def git_identity(monkeypatch):
     """For in-process copier calls that commit (copier update)."""
@@ -156,6 +206,7 @@ def built_project(dst: Path, env: dict[str, str], **answers) -> Path:
 SLOWEST_FIRST = (
     "test_csv_shapes",
     "test_lifecycle",
+    "test_llmops",
     "test_container",
     "test_monitoring",
     "test_serving",

@@ -92,7 +92,6 @@ BAD_CHOICES = [
     ({"license": "GPL-3.0"}, "license"),
     ({"ml_task": "clustering"}, "ml_task"),
     ({"data_source": "postgres"}, "data_source"),
-    ({"profile": "llmops"}, "profile"),
 ]
 
 

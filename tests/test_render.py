@@ -17,45 +17,22 @@ import tomllib
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, files_of, render
+from .conftest import CORE_FILES, REPO_ROOT, files_of, render
 
 # ---------------------------------------------------------------------------------------------
-# THE list of generated files. `{pkg}` is the package name. When the template gains a file,
-# add it here (or to `expected_files` when it depends on an answer).
-COMMON_FILES = """
-.copier-answers.yml
-.dvc/.gitignore
-.dvc/config
-.dvcignore
-.gitignore
-.pre-commit-config.yaml
+# THE list of an mlops project's files: the shared core (conftest.py) and the profile's own.
+# `{pkg}` is the package name. When the template gains a file, add it here (or to
+# `expected_files` when it depends on an answer).
+COMMON_FILES = (
+    CORE_FILES
+    + """
 Dockerfile
 .dockerignore
-Makefile
-README.md
-dvc.yaml
-params.yaml
-pyproject.toml
-business/README.md
-business/kpis.yaml
-data/README.md
-infra/README.md
-infra/github/setup.py
-.github/CODEOWNERS
-.github/dependabot.yml
 .github/workflows/README.md
 .github/workflows/ci.yml
 .github/workflows/deploy.yml
 .github/workflows/monitor.yml
 .github/workflows/retrain.yml
-src/{pkg}/__init__.py
-src/{pkg}/__main__.py
-src/{pkg}/cli.py
-src/{pkg}/config.py
-src/{pkg}/errors.py
-src/{pkg}/gates.py
-src/{pkg}/reports.py
-src/{pkg}/settings.py
 src/{pkg}/data/README.md
 src/{pkg}/data/__init__.py
 src/{pkg}/data/collect.py
@@ -64,10 +41,6 @@ src/{pkg}/data/profile.py
 src/{pkg}/data/roles.py
 src/{pkg}/data/suite.py
 src/{pkg}/data/validate.py
-src/{pkg}/registry/README.md
-src/{pkg}/registry/__init__.py
-src/{pkg}/registry/promote.py
-src/{pkg}/registry/tracking.py
 src/{pkg}/training/README.md
 src/{pkg}/training/__init__.py
 src/{pkg}/training/compare.py
@@ -91,8 +64,6 @@ src/{pkg}/deployment/sink.py
 src/{pkg}/monitoring/README.md
 src/{pkg}/monitoring/__init__.py
 src/{pkg}/monitoring/drift.py
-tests/__init__.py
-tests/conftest.py
 tests/test_data.py
 tests/test_monitoring.py
 tests/test_pipeline.py
@@ -102,6 +73,7 @@ tests/test_serving.py
 tests/test_settings.py
 tests/test_training.py
 """.split()
+)
 
 
 def expected_files(answers: dict, pkg: str = "my_ml_project") -> set[str]:

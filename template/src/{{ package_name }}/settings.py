@@ -75,6 +75,82 @@ def _models():
         serving: Serving = Serving()
         loadtest: LoadTest = LoadTest()
 
+    # The llmops profile's params.yaml (``profile: llmops``): the shared sections plus its own.
+    class TextData(BaseModel):
+        model_config = strict
+        documents: str = Field(min_length=1)
+        pairs: str = Field(min_length=1)
+
+    class Split(BaseModel):
+        model_config = strict
+        eval_fraction: float = Field(gt=0, lt=1)
+        seed: int
+
+    class Length(BaseModel):  # a range of characters, not a gate: both ends, no direction
+        model_config = strict
+        min: int = Field(ge=0)
+        max: int = Field(gt=0)
+
+        @model_validator(mode="after")
+        def _ordered(self):
+            if self.min > self.max:
+                raise ValueError(f"min ({self.min}) is above max ({self.max})")
+            return self
+
+    class Contract(BaseModel):
+        model_config = strict
+        instruction_chars: Length
+        answer_chars: Length
+        document_chars: Length
+
+    class Privacy(BaseModel):
+        model_config = strict
+        entities: list[str] = Field(min_length=1)
+        min_score: float = Field(0.4, ge=0, le=1)
+
+    class Tiny(BaseModel):
+        model_config = strict
+        vocab: int = Field(1024, ge=300)
+
+    class Model(BaseModel):
+        model_config = strict
+        base: str = Field(min_length=1)
+        provider: Literal["local", "openai"] = "local"
+        endpoint: str = ""
+        tiny: Tiny = Tiny()
+
+    class Chunking(BaseModel):
+        model_config = strict
+        size: int = Field(gt=0)
+        overlap: int = Field(ge=0)
+
+        @model_validator(mode="after")
+        def _overlap_below_size(self):
+            if self.overlap >= self.size:
+                raise ValueError(f"overlap ({self.overlap}) must be smaller than size ({self.size})")
+            return self
+
+    class Retrieval(BaseModel):
+        model_config = strict
+        embedder: str = Field(min_length=1)
+        dimensions: int = Field(1024, ge=16)
+        store: Literal["flat", "qdrant"] = "flat"
+        url: str = ""
+        top_k: int = Field(gt=0)
+
+    class LlmParams(BaseModel):
+        model_config = strict
+        profile: Literal["llmops"]
+        data: TextData
+        split: Split
+        contract: Contract
+        privacy: Privacy
+        model: Model
+        chunking: Chunking
+        retrieval: Retrieval | None = None
+        tracking: Tracking
+        paths: dict[str, str]
+
     class Ci(BaseModel):
         model_config = strict
         max_regression: float = Field(0.0, ge=0)
@@ -102,7 +178,7 @@ def _models():
         monitoring: Monitoring = Monitoring()
         fairness: Fairness | None = None
 
-    return Params, Kpis
+    return Params, Kpis, LlmParams
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -125,7 +201,8 @@ def validate(kind: Literal["params", "kpis"], raw: Any) -> dict[str, Any]:
     file = PARAMS_FILE if kind == "params" else KPIS_FILE
     if not isinstance(raw, dict):
         raise SettingsError(f"{file}: expected a mapping of settings, got {type(raw).__name__}")
-    model = _models()[0 if kind == "params" else 1]
+    params_model, kpis_model, llm_params_model = _models()
+    model = kpis_model if kind == "kpis" else llm_params_model if "profile" in raw else params_model
     try:
         model.model_validate(raw)
     except ValidationError as error:

@@ -8,85 +8,13 @@ sample bad values, so DVC runs nothing downstream.
 from __future__ import annotations
 
 import json
-import os
-from typing import Any
 
 from .. import reports
 from ..config import load_params, path, project_root
 from ..errors import DataValidationError
+from ..expectations import describe, run_suite
 
-
-def _quiet_context():
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context
-
-
-def run_suite(frame, suite_dict: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``frame`` against ``suite_dict``; return a deterministic summary."""
-    import great_expectations as gx
-
-    context = _quiet_context()
-    suite = context.suites.add(gx.ExpectationSuite(**suite_dict))
-    batch = (
-        context.data_sources.add_pandas("raw")
-        .add_dataframe_asset("frame")
-        .add_batch_definition_whole_dataframe("all")
-    )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="raw", data=batch, suite=suite)
-    )
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
-    failures = []
-    for item in result.results:
-        if item.success:
-            continue
-        config = item.expectation_config
-        details = item.result or {}
-        exception = (item.exception_info or {}).get("exception_message")
-        failures.append(
-            {
-                "expectation": config.type,
-                "column": config.kwargs.get("column"),
-                "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
-                "unexpected_count": details.get("unexpected_count"),
-                "sample_unexpected": [_plain(v) for v in (details.get("partial_unexpected_list") or [])[:5]],
-                "observed_value": _plain(details.get("observed_value")),
-                "exception": exception,
-            }
-        )
-    return {
-        "success": bool(result.success),
-        "evaluated": len(result.results),
-        "failed": len(failures),
-        "failures": failures,
-    }
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly value (NaN becomes None)."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item"):
-        return _plain(value.item())
-    return value
-
-
-def describe(failure: dict[str, Any]) -> str:
-    where = f" on column {failure['column']!r}" if failure["column"] else ""
-    if failure["sample_unexpected"]:
-        detail = f"{failure['unexpected_count']} unexpected values, e.g. {failure['sample_unexpected']}"
-    elif failure["exception"]:
-        detail = f"could not be evaluated: {failure['exception']}"
-    else:
-        detail = f"observed {failure['observed_value']!r}"
-    return f"{failure['expectation']}{where} ({failure['kwargs']}): {detail}"
+__all__ = ["describe", "main", "run_suite"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,63 @@
+"""Personal data in text, found offline: Presidio's pattern and checksum recognizers.
+
+Presidio's default set-up downloads a spaCy model; here its NLP engine is a blank spaCy pipeline
+made in-process, so the recognizers that need no named-entity model work with no download: e-mail
+addresses, phone numbers, credit-card numbers (Luhn-checked), IBANs (checksum), IP addresses,
+US social security numbers and others (``privacy.entities`` in ``params.yaml`` picks them). Names
+of people and places need an NER model: out of scope offline.
+
+One implementation for the whole project: the data contract (``validate``) uses it on training
+data, and the service's input and output rails use it on requests and answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN")
+
+
+@dataclass(frozen=True)
+class Finding:
+    entity: str
+    start: int
+    end: int
+    score: float
+
+    def masked(self, text: str) -> str:
+        """The finding with most of it hidden: enough to locate it, not enough to leak it."""
+        value = text[self.start : self.end]
+        keep = 2 if len(value) > 6 else 1
+        return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]
+
+
+@lru_cache(maxsize=1)
+def _analyzer():
+    import spacy
+    import tldextract
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    # The e-mail recognizer asks tldextract for the public-suffix list: use the bundled copy,
+    # never the network.
+    tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=())
+
+    class BlankEngine(SpacyNlpEngine):
+        def load(self) -> None:
+            self.nlp = {"en": spacy.blank("en")}
+
+    engine = BlankEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    engine.load()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(nlp_engine=engine, languages=["en"])
+    return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=["en"])
+
+
+def find(text: str, entities=DEFAULT_ENTITIES, min_score: float = 0.4) -> list[Finding]:
+    """Personal data in ``text``: the ``entities`` found with a score of at least ``min_score``."""
+    if not text or not text.strip():
+        return []
+    results = _analyzer().analyze(text=text, language="en", entities=list(entities))
+    found = [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results if r.score >= min_score]
+    return sorted(found, key=lambda f: (f.start, -f.score))

@@ -1,0 +1,134 @@
+"""Vector embedding and the index: embed the chunks and store them where retrieval searches them.
+
+``retrieval.store`` in ``params.yaml``:
+
+- ``flat`` (default): exact inner-product search over a NumPy matrix in ``paths.index``
+  (``vectors.npy``, ``chunks.jsonl``): plain files that DVC versions and caches like any output,
+  milliseconds for tens of thousands of chunks;
+- ``qdrant``: a Qdrant collection, in local files under ``paths.index`` (``qdrant-client``'s local
+  mode) or, with ``retrieval.url`` set, on a Qdrant server: the same client API, for scale.
+
+Only chunks whose text changed are embedded again (``embed.py``'s cache); the command says how
+many. ``Retriever`` is what evaluation (and the service) search with.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..config import load_params, path
+
+COLLECTION = "chunks"
+
+
+class Retriever:
+    """Top-k chunks for queries, from an index folder written by ``build``."""
+
+    def __init__(self, folder: Path, retrieval: dict[str, Any]):
+        import numpy as np
+
+        from . import embed
+
+        self.folder = Path(folder)
+        self.embedder = embed.load(self.folder)
+        self.chunks = [
+            json.loads(line)
+            for line in (self.folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+        self.store = retrieval.get("store", "flat")
+        self.url = retrieval.get("url") or ""
+        self._vectors = np.load(self.folder / "vectors.npy") if self.store == "flat" else None
+        self._client = None
+
+    def _qdrant(self):
+        if self._client is None:
+            from qdrant_client import QdrantClient
+
+            self._client = (
+                QdrantClient(url=self.url) if self.url else QdrantClient(path=str(self.folder / "qdrant"))
+            )
+        return self._client
+
+    def search(self, queries: list[str], k: int) -> list[list[dict[str, Any]]]:
+        """For each query, the ``k`` best chunks (``{"id", "document", "text", "score"}``), best first."""
+        import numpy as np
+
+        vectors = self.embedder.embed(queries)
+        found = []
+        for vector in vectors:
+            if self.store == "flat":
+                scores = self._vectors @ vector
+                order = np.argsort(-scores, kind="stable")[:k]
+                hits = [(int(i), float(scores[i])) for i in order]
+            else:
+                points = self._qdrant().query_points(COLLECTION, query=vector.tolist(), limit=k).points
+                hits = [(int(p.id), float(p.score)) for p in points]
+            found.append([{**self.chunks[i], "score": score} for i, score in hits])
+        return found
+
+
+def build(
+    chunks: list[dict[str, Any]], retrieval: dict[str, Any], folder: Path, cache: Path
+) -> dict[str, Any]:
+    """Embed ``chunks`` (through the cache) into a fresh index at ``folder``; returns what was done."""
+    import numpy as np
+
+    from . import embed
+
+    model = embed.embedder(retrieval)
+    features, computed = embed.cached_features(model, chunks, cache)
+    model.fit(features)
+    vectors = model.finish(features).astype(np.float32) if len(chunks) else features
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    model.save(folder)
+    with (folder / "chunks.jsonl").open("w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(
+                json.dumps({k: chunk[k] for k in ("id", "document", "text")}, ensure_ascii=False) + "\n"
+            )
+    store = retrieval.get("store", "flat")
+    if store == "flat":
+        np.save(folder / "vectors.npy", vectors)
+    else:
+        _fill_qdrant(vectors, folder, retrieval.get("url") or "")
+    return {"chunks": len(chunks), "embedded": computed, "reused": len(chunks) - computed, "store": store}
+
+
+def _fill_qdrant(vectors, folder: Path, url: str) -> None:
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(url=url) if url else QdrantClient(path=str(folder / "qdrant"))
+    if client.collection_exists(COLLECTION):
+        client.delete_collection(COLLECTION)
+    client.create_collection(
+        COLLECTION,
+        vectors_config=models.VectorParams(size=int(vectors.shape[1]), distance=models.Distance.DOT),
+    )
+    client.upsert(
+        COLLECTION, points=[models.PointStruct(id=i, vector=v.tolist()) for i, v in enumerate(vectors)]
+    )
+    client.close()
+
+
+def open_index(params: dict[str, Any], root: Path | None = None) -> Retriever:
+    return Retriever(path(params, "index", root), params["retrieval"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+    from ..corpus.collect import read_jsonl
+
+    parser(__doc__, "index").parse_args(argv)
+    params = load_params()
+    chunks = read_jsonl(path(params, "chunks"))
+    done = build(chunks, params["retrieval"], path(params, "index"), path(params, "embeddings_cache"))
+    print(
+        f"index ({done['store']}): {done['chunks']} chunks, {done['embedded']} embedded, "
+        f"{done['reused']} unchanged and reused -> {params['paths']['index']}"
+    )
+    return 0

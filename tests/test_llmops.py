@@ -1,0 +1,199 @@
+"""The llmops profile: what it renders for each choice of LLM parts, and its pipeline and tests
+run offline on the `tiny` base model (a tokenizer trained on the project's own text)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import CORE_FILES, built_project, files_of, render, run
+
+LLM_FILES = """
+business/llm-decision.md
+data/sample/README.md
+data/sample/pairs.jsonl
+data/sample/documents/accounts.md
+data/sample/documents/damage.md
+data/sample/documents/ebikes.md
+data/sample/documents/membership.md
+data/sample/documents/pricing.md
+data/sample/documents/safety.md
+data/sample/documents/stations.md
+data/sample/documents/unlocking.md
+src/{pkg}/corpus/README.md
+src/{pkg}/corpus/__init__.py
+src/{pkg}/corpus/collect.py
+src/{pkg}/corpus/pii.py
+src/{pkg}/corpus/split.py
+src/{pkg}/corpus/validate.py
+src/{pkg}/llm/__init__.py
+src/{pkg}/llm/base.py
+src/{pkg}/llm/chunk.py
+tests/test_corpus.py
+""".split()
+RETRIEVAL_FILES = """
+src/{pkg}/llm/embed.py
+src/{pkg}/llm/evaluate.py
+src/{pkg}/llm/index.py
+tests/test_retrieval.py
+""".split()
+PARTS = [["retrieval", "finetuning"], ["retrieval"], ["finetuning"], []]
+LLM_ONLY = ("torch", "transformers", "peft", "presidio", "tokenizers", "sentence-transformers", "qdrant")
+TABULAR_ONLY = ("scikit-learn", "evidently", "fairlearn", "fastapi")
+
+
+def expected(parts: list[str], pkg: str = "my_ml_project") -> set[str]:
+    names = [*CORE_FILES, "LICENSE", *LLM_FILES, *(RETRIEVAL_FILES if "retrieval" in parts else [])]
+    return {name.format(pkg=pkg) for name in names}
+
+
+@pytest.fixture(scope="module", params=PARTS, ids=lambda parts: "+".join(parts) or "no-parts")
+def rendered(request, tmp_path_factory):
+    parts = request.param
+    root = render(tmp_path_factory.mktemp("llm") / "my-ml-project", profile="llmops", llm_parts=parts)
+    return parts, root
+
+
+def dependencies(root: Path) -> str:
+    return " ".join(tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"])
+
+
+def test_exact_file_set_for_each_choice_of_parts(rendered):
+    parts, root = rendered
+    assert sorted(files_of(root)) == sorted(expected(parts))
+
+
+def test_stages_commands_and_settings_follow_the_parts(rendered):
+    parts, root = rendered
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    retrieval = ["index", "evaluate"] if "retrieval" in parts else []
+    assert list(stages) == ["collect", "validate", "split", "base", "chunk", *retrieval]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert params["profile"] == "llmops" and ("retrieval" in params) == ("retrieval" in parts)
+    for key in re.findall(r"\$\{paths\.(\w+)\}", (root / "dvc.yaml").read_text()):
+        assert key in params["paths"], key
+    for stage in stages.values():
+        for dep in stage.get("deps", []):
+            if not dep.startswith("${"):
+                assert (root / dep).exists(), dep
+    kpis = yaml.safe_load((root / "business/kpis.yaml").read_text())
+    assert set(kpis["thresholds"]) == ({"hit_at_k", "mrr"} if "retrieval" in parts else set())
+    main = (root / "src/my_ml_project/__main__.py").read_text()
+    assert 'PHASES = ("corpus", "llm", "registry")' in main
+
+
+def test_no_tabular_dependency_and_only_the_chosen_llm_ones(rendered):
+    _, root = rendered
+    deps = dependencies(root)
+    assert not [name for name in TABULAR_ONLY if name in deps]
+    assert "presidio-analyzer" in deps and "tokenizers" in deps
+    assert "qdrant" not in deps and "sentence-transformers" not in deps  # the defaults need neither
+
+
+def test_an_mlops_project_gets_no_llm_file_or_dependency(tmp_path):
+    root = render(tmp_path / "p")
+    deps = dependencies(root)
+    assert not [name for name in LLM_ONLY if name in deps]
+    llm_paths = {name.format(pkg="my_ml_project") for name in LLM_FILES + RETRIEVAL_FILES}
+    assert not llm_paths & files_of(root)
+
+
+def test_the_decision_record_follows_the_answers(tmp_path):
+    existing = render(tmp_path / "a", profile="llmops")
+    text = (existing / "business/llm-decision.md").read_text()
+    assert (
+        "**Recommendation: use an existing LLM.**" in text and "HuggingFaceTB/SmolLM2-135M-Instruct" in text
+    )
+    yes = {f"llm_{k}": True for k in ("specialised", "proprietary_data", "compute", "experts", "maintain")}
+    custom = render(tmp_path / "b", profile="llmops", **yes)
+    text = (custom / "business/llm-decision.md").read_text()
+    assert "**Recommendation: train a custom LLM.**" in text and text.count("| yes |") == 5
+
+
+def test_the_optional_engines_are_dependencies_only_when_chosen(tmp_path):
+    root = render(
+        tmp_path / "p",
+        profile="llmops",
+        vector_store="qdrant",
+        embedding_model="sentence-transformers/all-MiniLM-L6-v2",
+        llm_provider="openai",
+        llm_endpoint="http://127.0.0.1:8080/v1",
+    )
+    deps = dependencies(root)
+    assert "qdrant-client" in deps and "sentence-transformers" in deps
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert params["retrieval"]["store"] == "qdrant" and params["retrieval"]["url"] == ""
+    assert params["model"] == {
+        "base": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "provider": "openai",
+        "endpoint": "http://127.0.0.1:8080/v1",
+        "tiny": {"vocab": 1024},
+    }
+
+
+@pytest.mark.parametrize(
+    ("answers", "question", "message"),
+    [
+        ({"base_model": "not a model"}, "base_model", 'Use "tiny"'),
+        ({"embedding_model": "two words"}, "embedding_model", 'Use "hashing"'),
+        ({"llm_provider": "openai", "llm_endpoint": "localhost:8080"}, "llm_endpoint", "Use an http(s) URL"),
+    ],
+)
+def test_bad_llm_answers_are_refused(tmp_path, answers, question, message):
+    with pytest.raises(ValueError) as error:
+        render(tmp_path / "p", profile="llmops", **answers)
+    assert f"question '{question}'" in str(error.value) and message in str(error.value)
+
+
+# ------------------------------------------------------------------ the generated project, run
+@pytest.fixture(scope="module")
+def llm_project(tmp_path_factory, llm_env) -> Path:
+    return built_project(
+        tmp_path_factory.mktemp("llmops") / "my-ml-project", llm_env, profile="llmops", base_model="tiny"
+    )
+
+
+@pytest.mark.slow
+def test_the_pipeline_runs_offline_and_passes_the_retrieval_gate(llm_project):
+    root = llm_project
+    gate = json.loads((root / "reports/gate.json").read_text())
+    assert gate["passed"], gate
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    assert metrics["hit_at_k"] >= 0.8 and metrics["mrr"] >= 0.6
+    validation = json.loads((root / "reports/validation.json").read_text())
+    assert validation["success"] and validation["privacy"]["findings"] == []
+    assert (root / "models/base/tokenizer.json").is_file() and (root / "models/index/vectors.npy").is_file()
+
+
+@pytest.mark.slow
+def test_the_generated_tests_pass_and_a_second_repro_does_nothing(llm_project, llm_env):
+    root = llm_project
+    run(["make", "test"], root, llm_env)
+    again = run(["make", "repro"], root, llm_env)
+    assert "Data and pipelines are up to date" in again.stdout
+    assert not run(["git", "status", "--porcelain"], root, llm_env).stdout.strip(), (
+        "the run left files for git"
+    )
+
+
+@pytest.mark.slow
+def test_personal_data_at_the_source_stops_the_pipeline(llm_project, llm_env):
+    root = llm_project
+    pairs = root / "data/sample/pairs.jsonl"
+    original = pairs.read_text()
+    try:
+        lines = original.splitlines()
+        row = json.loads(lines[5])
+        row["answer"] += " Questions? Mail jane.doe@example.com."
+        pairs.write_text("\n".join([*lines[:5], json.dumps(row), *lines[6:]]) + "\n")
+        done = run(["make", "repro"], root, llm_env, ok=False)
+        assert done.returncode != 0
+        assert "personal data (EMAIL_ADDRESS) in pair 5 (answer)" in done.stderr + done.stdout
+        assert "jane.doe@example.com" not in done.stderr + done.stdout
+    finally:
+        pairs.write_text(original)
