@@ -6,7 +6,10 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export DVC_NO_ANALYTICS ?= 1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export GX_ANALYTICS_ENABLED ?= false
+PROFILE ?= mlops
 DEMO ?= .demo/my-ml-project
+# The llmops demo runs offline on the tiny base model (a tokenizer trained from the bundled text).
+DEMO_ANSWERS := $(if $(filter llmops,$(PROFILE)),--data profile=llmops --data base_model=tiny)
 TESTS ?=
 # Test workers (pytest-xdist): one per core; tests that share a built project stay on one (tests/conftest.py).
 WORKERS ?= auto
@@ -22,13 +25,18 @@ tools: ## Install uv into .tools/ unless it is already on PATH
 env: tools ## The template's dev environment (.venv, from uv.lock)
 	uv sync --frozen
 
-demo: env ## Render the template with defaults into $(DEMO), run its pipeline end to end, serve and QA the model
+demo: env ## Render the template with defaults into $(DEMO) and run it end to end (PROFILE=llmops: the LLM profile, offline)
 	rm -rf $(DEMO)
-	uv run copier copy --quiet --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO)
+	uv run copier copy --quiet --defaults --vcs-ref HEAD $(DEMO_ANSWERS) "$(CURDIR)" $(DEMO)
 	@echo "make setup (package installation log: $(DEMO).setup.log)"
 	@$(MAKE) --no-print-directory -C $(DEMO) setup >$(DEMO).setup.log 2>&1 || { tail -40 $(DEMO).setup.log; exit 1; }
+ifeq ($(PROFILE),llmops)
+	$(MAKE) --no-print-directory -C $(DEMO) repro
+	@echo "The llmops demo ran its pipeline offline on the tiny base model: reports in $(DEMO)/reports/, runs in MLflow (make -C $(DEMO) ui)."
+else
 	$(MAKE) --no-print-directory -C $(DEMO) repro promote
 	bash scripts/demo-delivery.sh $(DEMO)
+endif
 
 test: env ## Run all tests of the template (TESTS="tests/test_x.py ..." for a part)
 	uv run pytest -v --durations=20 -n $(WORKERS) $(TESTS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -36,10 +37,12 @@ def podman(tmp_path_factory):
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed (.ci/run installs them from Debian's packages)")
     state = tmp_path_factory.mktemp("podman")
-    base = ["podman", "--root", str(state / "storage"), "--runroot", str(state / "run"), "--runtime", "runc"]
+    runroot = Path(tempfile.mkdtemp(prefix="podman-"))  # podman refuses a runroot over 50 characters
+    base = ["podman", "--root", str(state / "storage"), "--runroot", str(runroot), "--runtime", "runc"]
     yield base
     subprocess.run([*base, "rm", "--all", "--force"], capture_output=True)
     subprocess.run([*base, "rmi", "--all", "--force"], capture_output=True)
+    shutil.rmtree(runroot, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,8 @@ def base_images(podman, tmp_path_factory, project_env) -> dict[str, str]:
         capture_output=True,
         text=True,
     )
-    tar.wait()
+    tar.stdout.close()  # if podman stopped reading, tar gets SIGPIPE instead of blocking forever
+    tar.wait(timeout=120)
     assert imported.returncode == 0, imported.stderr
     uv_context = work / "uv"
     uv_context.mkdir()
