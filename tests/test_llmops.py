@@ -34,7 +34,11 @@ src/{pkg}/corpus/validate.py
 src/{pkg}/llm/__init__.py
 src/{pkg}/llm/base.py
 src/{pkg}/llm/chunk.py
+src/{pkg}/llm/prompts.py
+prompts/README.md
+prompts/answer.txt
 tests/test_corpus.py
+tests/test_prompts.py
 """.split()
 RETRIEVAL_FILES = """
 src/{pkg}/llm/embed.py
@@ -72,7 +76,7 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
     parts, root = rendered
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
     retrieval = ["index", "evaluate"] if "retrieval" in parts else []
-    assert list(stages) == ["collect", "validate", "split", "base", "chunk", *retrieval]
+    assert list(stages) == ["collect", "validate", "split", "base", "chunk", "prompts", *retrieval]
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["profile"] == "llmops" and ("retrieval" in params) == ("retrieval" in parts)
     for key in re.findall(r"\$\{paths\.(\w+)\}", (root / "dvc.yaml").read_text()):

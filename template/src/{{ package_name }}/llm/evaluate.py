@@ -2,7 +2,8 @@
 
 For each held-out pair (``paths.eval_pairs``) the instruction is the query: ``hit_at_k`` is the
 share of queries with a chunk of the pair's ``source`` document among the ``retrieval.top_k`` best,
-``mrr`` the mean of 1/rank of the first such chunk (0 when none). Every threshold of
+``mrr`` the mean of 1/rank of the first such chunk (0 when none). The run records the prompt
+versions in use (``prompt.<name>``: their ``prompts:/`` URIs). Every threshold of
 ``business/kpis.yaml`` is checked by the shared gate engine (``gates.py``); the metrics and the
 gate go to ``paths.metrics`` and ``paths.gate`` and to an MLflow run, and a missed threshold fails
 the stage with one line per miss.
@@ -31,6 +32,14 @@ def retrieval_metrics(retriever, pairs: list[dict[str, Any]], k: int) -> dict[st
     return {"hit_at_k": round(hits / count, 6), "mrr": round(reciprocal / count, 6)}
 
 
+def prompt_versions(params: dict[str, Any]) -> dict[str, Any]:
+    """The prompt versions the ``prompts`` stage registered (every run records the ones it used)."""
+    import json
+
+    file = path(params, "prompts")
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
     from ..corpus.collect import read_jsonl
@@ -52,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             **tracking.flatten({"retrieval": params["retrieval"], "chunking": params["chunking"]}),
             "model.base": params["model"]["base"],
             "k": k,
+            **{f"prompt.{name}": entry["uri"] for name, entry in prompt_versions(params).items()},
         },
         metrics,
         {
