@@ -201,3 +201,15 @@ def test_personal_data_at_the_source_stops_the_pipeline(llm_project, llm_env):
         assert "jane.doe@example.com" not in done.stderr + done.stdout
     finally:
         pairs.write_text(original)
+
+
+@pytest.mark.slow
+def test_the_qdrant_store_in_local_mode_serves_the_same_pipeline(tmp_path, llm_env):
+    """Qdrant's client in local mode (files under paths.index), the same API as a Qdrant server."""
+    root = built_project(
+        tmp_path / "qdrant-project", llm_env, profile="llmops", base_model="tiny", vector_store="qdrant"
+    )
+    assert (root / "models/index/qdrant").is_dir() and not (root / "models/index/vectors.npy").exists()
+    gate = json.loads((root / "reports/gate.json").read_text())
+    assert gate["passed"], gate
+    assert json.loads((root / "reports/metrics.json").read_text())["hit_at_k"] >= 0.8
