@@ -213,3 +213,13 @@ def test_the_qdrant_store_in_local_mode_serves_the_same_pipeline(tmp_path, llm_e
     gate = json.loads((root / "reports/gate.json").read_text())
     assert gate["passed"], gate
     assert json.loads((root / "reports/metrics.json").read_text())["hit_at_k"] >= 0.8
+
+
+def test_codeowners_and_dependabot_name_only_what_exists(rendered):
+    _, root = rendered
+    for line in (root / ".github/CODEOWNERS").read_text().splitlines():
+        pattern = line.split()[0] if line.strip() and not line.startswith("#") else "*"
+        if pattern not in ("*", "/dvc.lock"):  # dvc.lock: written by the first run
+            assert (root / pattern.strip("/")).exists(), line
+    config = yaml.safe_load((root / ".github/dependabot.yml").read_text())
+    assert "docker" not in {update["package-ecosystem"] for update in config["updates"]}  # no image yet
