@@ -7,7 +7,7 @@ by ``gates.py``, the one place that knows what a bound is.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from .config import KPIS_FILE, PARAMS_FILE
 from .errors import SettingsError, shorten
@@ -111,6 +111,32 @@ def _models():
     class Tiny(BaseModel):
         model_config = strict
         vocab: int = Field(1024, ge=300)
+        width: int = Field(64, ge=16, multiple_of=16)
+        layers: int = Field(2, ge=1)
+        seed: int = 42
+
+    class Generation(BaseModel):
+        model_config = strict
+        max_new_tokens: int = Field(gt=0)
+        temperature: float = Field(0.0, ge=0)
+        batch_size: int = Field(8, gt=0)
+
+    class Lora(BaseModel):
+        model_config = strict
+        r: int = Field(gt=0)
+        alpha: int = Field(gt=0)
+        dropout: float = Field(0.0, ge=0, lt=1)
+        target_modules: Annotated[list[str], Field(min_length=1)] | Literal["all-linear"]
+        modules_to_save: list[str] = []
+
+    class Finetune(BaseModel):
+        model_config = strict
+        lora: Lora
+        epochs: int = Field(gt=0)
+        batch_size: int = Field(gt=0)
+        learning_rate: float = Field(gt=0)
+        max_length: int = Field(gt=8)
+        seed: int = 42
 
     class Model(BaseModel):
         model_config = strict
@@ -147,7 +173,9 @@ def _models():
         privacy: Privacy
         model: Model
         chunking: Chunking
+        generation: Generation
         retrieval: Retrieval | None = None
+        finetune: Finetune | None = None
         tracking: Tracking
         paths: dict[str, str]
 

@@ -12,6 +12,8 @@ data, and the service's input and output rails use it on requests and answers.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,12 +34,29 @@ class Finding:
         return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]
 
 
+@contextlib.contextmanager
+def _without(*names: str):
+    """Imports of ``names`` fail in this block (modules already loaded stay as they are). spaCy's
+    thinc and Presidio's NER recognizers import torch and transformers whenever they are installed:
+    15 s or more that the pattern recognizers never use."""
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+
+
 @lru_cache(maxsize=1)
 def _analyzer():
-    import spacy
-    import tldextract
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+    with _without("torch", "transformers"):
+        import spacy
+        import tldextract
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
     # The e-mail recognizer asks tldextract for the public-suffix list: use the bundled copy,
     # never the network.

@@ -1,12 +1,22 @@
-"""Evaluate: retrieval on held-out pairs against ``business/kpis.yaml``, tracked in MLflow.
+"""Evaluate: the application on held-out pairs against ``business/kpis.yaml``, then the registry.
 
-For each held-out pair (``paths.eval_pairs``) the instruction is the query: ``hit_at_k`` is the
-share of queries with a chunk of the pair's ``source`` document among the ``retrieval.top_k`` best,
-``mrr`` the mean of 1/rank of the first such chunk (0 when none). The run records the prompt
-versions in use (``prompt.<name>``: their ``prompts:/`` URIs). Every threshold of
-``business/kpis.yaml`` is checked by the shared gate engine (``gates.py``); the metrics and the
-gate go to ``paths.metrics`` and ``paths.gate`` and to an MLflow run, and a missed threshold fails
-the stage with one line per miss.
+On the held-out pairs (``paths.eval_pairs``), with the instruction as the question:
+
+- retrieval (when the project has it): ``hit_at_k``, the share of questions with a chunk of the
+  pair's ``source`` document among the ``retrieval.top_k`` best, and ``mrr``, the mean of 1/rank
+  of the first such chunk (0 when none);
+- answers (``scores.py``): ``rouge_l`` and ``bleu`` against the reference answers, and
+  ``faithfulness``, how much of each answer its context holds;
+- ``answer_perplexity`` (local models): how expected the reference answers are after each prompt,
+  exp of the mean negative log-likelihood per token (lower is better): what fine-tuning moves first;
+- with fine-tuning, the same scores of the base model (the adapter switched off) as the
+  ``baseline``: the primary metric must beat it by ``baseline_margin``.
+
+Every threshold of ``business/kpis.yaml`` is checked by the shared gate engine (``gates.py``).
+The metrics, the gate and the answers go to ``paths.metrics``, ``paths.gate`` and
+``paths.answers``, and to an MLflow run with the prompt version used (``prompt.<name>``) and the
+application as a model (``application.py``). A missed threshold fails the stage with one line per
+miss and registers nothing; a pass registers the application as the ``challenger``.
 """
 
 from __future__ import annotations
@@ -15,16 +25,18 @@ from typing import Any
 
 from .. import gates, reports
 from ..config import load_kpis, load_params, path, project_root
-from ..errors import GateError
+from ..errors import QualityGateError
 
-METRICS = ("hit_at_k", "mrr")
+RETRIEVAL = ("hit_at_k", "mrr")
+PERPLEXITY = "answer_perplexity"
+AGAINST = "the base model without the adapter"
 
 
-def retrieval_metrics(retriever, pairs: list[dict[str, Any]], k: int) -> dict[str, float]:
-    results = retriever.search([p["instruction"] for p in pairs], k)
+def retrieval_metrics(found: list[list[dict[str, Any]]], pairs: list[dict[str, Any]]) -> dict[str, float]:
+    """hit@k and MRR of the chunks found for each pair (best first)."""
     hits, reciprocal = 0, 0.0
-    for pair, found in zip(pairs, results, strict=True):
-        ranks = [rank for rank, chunk in enumerate(found, start=1) if chunk["document"] == pair["source"]]
+    for pair, chunks in zip(pairs, found, strict=True):
+        ranks = [rank for rank, chunk in enumerate(chunks, start=1) if chunk["document"] == pair["source"]]
         if ranks:
             hits += 1
             reciprocal += 1.0 / ranks[0]
@@ -40,40 +52,99 @@ def prompt_versions(params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
 
 
+def available(params: dict[str, Any]) -> tuple[str, ...]:
+    """The metrics this project computes: what ``business/kpis.yaml`` may name."""
+    from . import scores
+
+    local = params["model"].get("provider", "local") == "local" or "adapter" in params["paths"]
+    return (RETRIEVAL if params.get("retrieval") else ()) + scores.METRICS + ((PERPLEXITY,) if local else ())
+
+
+def contexts_of(found, pairs, documents: dict[str, str]) -> list[str]:
+    """What each answer is checked against for faithfulness: its retrieved chunks, or without
+    retrieval the pair's source document."""
+    return [
+        "\n".join(c["text"] for c in chunks) if chunks else documents.get(p["source"], "")
+        for chunks, p in zip(found, pairs, strict=True)
+    ]
+
+
+def evaluate(params: dict[str, Any], kpis: dict[str, Any], root=None) -> tuple[dict[str, Any], list, Any]:
+    """Metrics (with ``baseline`` when there is an adapter), the answers, and the assistant."""
+    from ..corpus.collect import read_jsonl
+    from . import assistant, scores
+
+    gates.check_metric_names(kpis, available(params))
+    pairs = read_jsonl(path(params, "eval_pairs", root))
+    documents = {d["id"]: d["text"] for d in read_jsonl(path(params, "documents", root))}
+    questions = [p["instruction"] for p in pairs]
+    references = [p["answer"] for p in pairs]
+    app = assistant.from_project(params, root)
+    found = app.contexts(questions)
+    prompts = app.prompts(questions, found)
+    tuned = assistant.adapter_folder(params, root) is not None
+    metrics: dict[str, Any] = retrieval_metrics(found, pairs) if app.retriever is not None else {}
+    results = []
+    contexts = contexts_of(found, pairs, documents)
+    for adapter in (True, False) if tuned else (True,):
+        answers = app.generate(prompts, adapter=adapter)
+        scored = scores.score(answers, references, contexts)
+        if hasattr(app.generate, "perplexity"):
+            scored[PERPLEXITY] = app.generate.perplexity(prompts, references, adapter=adapter)
+        if adapter:
+            metrics.update(scored)
+            results = [
+                {"question": q, "answer": a, "reference": r, "context": c}
+                for q, a, r, c in zip(questions, answers, references, found, strict=True)
+            ]
+        else:
+            metrics["baseline"] = scored
+            for result, answer in zip(results, answers, strict=True):
+                result["base_answer"] = answer
+    return metrics, results, app
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
-    from ..corpus.collect import read_jsonl
+    from ..corpus.collect import write_jsonl
     from ..registry import tracking
-    from .index import open_index
+    from . import application
 
     parser(__doc__, "evaluate").parse_args(argv)
     params, kpis, root = load_params(), load_kpis(), project_root()
-    gates.check_metric_names(kpis, METRICS)
-    k = int(params["retrieval"]["top_k"])
-    pairs = read_jsonl(path(params, "eval_pairs"))
-    metrics = retrieval_metrics(open_index(params), pairs, k)
-    checks = [gates.check(name, metrics.get(name), limit) for name, limit in gates.thresholds(kpis).items()]
-    passed = all(c["passed"] for c in checks)
+    metrics, results, app = evaluate(params, kpis, root)
+    gate = gates.gate(metrics, kpis, AGAINST)
     reports.write_json(path(params, "metrics"), metrics)
-    reports.publish(path(params, "gate"), {"passed": passed, "checks": checks})
+    reports.publish(path(params, "gate"), gate)
+    write_jsonl(
+        path(params, "answers"),
+        [{**r, "context": [c["id"] for c in r["context"]]} for r in results],
+    )
+    prompts = prompt_versions(params)
+    flat = {k: v for k, v in metrics.items() if k != "baseline"}
     run = tracking.log_run(
         {
-            **tracking.flatten({"retrieval": params["retrieval"], "chunking": params["chunking"]}),
-            "model.base": params["model"]["base"],
-            "k": k,
-            **{f"prompt.{name}": entry["uri"] for name, entry in prompt_versions(params).items()},
+            **tracking.flatten({k: params[k] for k in ("model", "generation", "chunking") if k in params}),
+            **tracking.flatten({"retrieval": params.get("retrieval") or {}}),
+            **{f"prompt.{name}": entry["uri"] for name, entry in prompts.items()},
         },
-        metrics,
+        {**flat, **{f"base_{k}": v for k, v in (metrics.get("baseline") or {}).items()}},
         {
             **tracking.lineage_tags(root, path(params, "eval_pairs")),
-            "quality_gate": "passed" if passed else "failed",
+            "quality_gate": "passed" if gate["passed"] else "failed",
         },
         params["tracking"],
+        log_model=application.logger(params, app.template, prompts.get("answer", {}), root),
     )
-    if not passed:
-        lines = "\n".join(f"  - {gates.failure_line(c)}" for c in checks if not c["passed"])
-        raise GateError(
-            f"the retrieval gate failed on {len(pairs)} held-out pairs (MLflow run {run['run_id']}):\n{lines}"
+    if not gate["passed"]:
+        lines = "\n".join(f"  - {gates.failure_line(c)}" for c in gate["checks"] if not c["passed"])
+        raise QualityGateError(
+            f"the application falls short on {len(results)} held-out pairs; MLflow run {run['run_id']} "
+            f"is tagged quality_gate=failed and nothing was registered:\n{lines}"
         )
-    print(f"retrieval gate passed on {len(pairs)} held-out pairs: {metrics} (MLflow run {run['run_id']})")
+    version = tracking.register_challenger(run, flat, params["tracking"])
+    print(
+        f"quality gate passed on {len(results)} held-out pairs: {flat}; "
+        f"registered {params['tracking']['model_name']} v{version} as challenger"
+    )
     return 0

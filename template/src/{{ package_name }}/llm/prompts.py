@@ -50,6 +50,8 @@ def templates(root: Path) -> dict[str, str]:
 
 
 def check(found: dict[str, str], needed: set[str]) -> None:
+    if "answer" not in found:
+        raise GateError(f"{PROMPTS_DIR}/answer.txt is missing: the application answers with that template")
     for name, text in found.items():
         missing = needed - variables(text)
         if missing:

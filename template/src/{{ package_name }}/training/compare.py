@@ -46,12 +46,10 @@ def compare(
 ) -> list[dict[str, Any]]:
     """One row per gated metric: the evaluation gate's checks (thresholds, the baseline) and the
     regression check against ``base``."""
-    from .evaluate import check_gate
-
     tolerance = gates.ci_tolerance(kpis)
     thresholds = gates.thresholds(kpis)
     primary = kpis.get("primary_metric")
-    verdicts = {c["metric"]: c for c in check_gate(current, kpis)["checks"]}
+    verdicts = {c["metric"]: c for c in gates.gate(current, kpis)["checks"]}
     names = list(thresholds) + [m for m in [primary] if m and m not in thresholds]
     rows = []
     for name in names:

@@ -19,23 +19,6 @@ from ..errors import QualityGateError
 from . import metrics as task_metrics
 
 
-def check_gate(metrics: dict[str, Any], kpis: dict[str, Any], task: str | None = None) -> dict[str, Any]:
-    """Every threshold of ``kpis``, and the primary metric against ``metrics['baseline']``."""
-    from .. import gates
-
-    checks = [gates.check(name, metrics.get(name), limit) for name, limit in gates.thresholds(kpis).items()]
-    primary = kpis.get("primary_metric")
-    margin = gates.baseline_margin(kpis)
-    reference = (metrics.get("baseline") or {}).get(primary) if primary else None
-    if primary and margin is not None and "baseline" in metrics:
-        checks.append(
-            gates.beats_baseline(
-                primary, metrics.get(primary), reference, margin, gates.higher_is_better(kpis, primary)
-            )
-        )
-    return {"passed": all(c["passed"] for c in checks), "checks": checks}
-
-
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
@@ -75,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in plots.items():
         pd.DataFrame(rows).to_csv(plot_dir / f"{name}.csv", index=False)
-    gate = {**report, **check_gate(metrics, kpis, task)}
+    gate = {**report, **gates.gate(metrics, kpis)}
     reports.write_json(path(params, "gate"), gate)
 
     flat = {k: v for k, v in metrics.items() if k != "baseline"}

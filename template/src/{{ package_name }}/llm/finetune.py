@@ -1,0 +1,150 @@
+"""Fine-tune: a LoRA adapter on the training pairs (PEFT), tracked in MLflow.
+
+Each training pair becomes the application's own prompt (``assistant.py``: the retrieved context
+and the question in ``prompts/answer.txt``) followed by the reference answer; the loss counts the
+answer's tokens only. ``finetune`` in ``params.yaml`` holds the LoRA settings (rank, alpha, dropout,
+target modules) and the training ones (epochs, batch size, learning rate, maximum length, seed).
+
+The loop is driven by ``accelerate``: the same command runs on a CPU (one torch thread), one GPU, or
+several GPUs and nodes with ``accelerate launch -m <package> finetune``. The adapter (a few MB on a
+real model, kilobytes on ``tiny``) is ``paths.adapter``, a DVC output, and an artifact of the
+MLflow run with the loss, the trainable share and tokens/s. Merging it into the base weights is
+optional: ``python -m <package> merge`` (``merge.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..config import load_params, path, project_root
+
+
+def collate(pad_id: int):
+    def batch(rows: list[dict[str, list[int]]]):
+        import torch
+
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = [r["input_ids"] + [pad_id] * (width - len(r["input_ids"])) for r in rows]
+        labels = [r["labels"] + [-100] * (width - len(r["labels"])) for r in rows]
+        mask = [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(mask),
+        }
+
+    return batch
+
+
+def train(model, tokenizer, rows: list[dict[str, list[int]]], settings: dict[str, Any], accelerator=None):
+    """LoRA on ``model``; returns the PEFT model (unwrapped) and what the run measured."""
+    import torch
+    from accelerate import Accelerator
+    from peft import LoraConfig, get_peft_model
+
+    lora = settings["lora"]
+    torch.manual_seed(int(settings["seed"]))
+    config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=int(lora["r"]),
+        lora_alpha=int(lora["alpha"]),
+        lora_dropout=float(lora["dropout"]),
+        target_modules=lora["target_modules"],
+        modules_to_save=list(lora.get("modules_to_save") or []) or None,
+    )
+    model = get_peft_model(model, config)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=float(settings["learning_rate"])
+    )
+    loader = torch.utils.data.DataLoader(
+        rows,
+        batch_size=int(settings["batch_size"]),
+        shuffle=True,
+        collate_fn=collate(tokenizer.pad_token_id),
+        generator=torch.Generator().manual_seed(int(settings["seed"])),
+    )
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model.train()
+    losses, tokens, started = [], 0, time.perf_counter()
+    for _ in range(int(settings["epochs"])):
+        for batch in loader:
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            optimizer.step()
+            optimizer.zero_grad()
+            losses.append(float(loss.detach()))
+            tokens += int(batch["attention_mask"].sum())
+    seconds = time.perf_counter() - started
+    accelerator.wait_for_everyone()
+    model = accelerator.unwrap_model(model)
+    model.eval()
+    measured = {
+        "train_loss_first": round(losses[0], 6) if losses else 0.0,
+        "train_loss_last": round(sum(losses[-5:]) / max(len(losses[-5:]), 1), 6),
+        "steps": len(losses),
+        "trainable_parameters": trainable,
+        "trainable_share": round(trainable / total, 6),
+        "train_seconds": round(seconds, 3),
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else 0.0,
+    }
+    return model, measured, accelerator
+
+
+def main(argv: list[str] | None = None) -> int:
+    import shutil
+
+    from ..cli import parser
+    from ..corpus.collect import read_jsonl
+    from ..registry import tracking
+    from . import assistant
+    from .generate import examples, load_local
+
+    parser(__doc__, "finetune").parse_args(argv)
+    params, root = load_params(), project_root()
+    settings = params["finetune"]
+    pairs = read_jsonl(path(params, "train_pairs"))
+    app = assistant.from_project(params, root, generate=False)
+    questions = [p["instruction"] for p in pairs]
+    prompts = app.prompts(questions, app.contexts(questions))
+    from . import base
+
+    tokenizer, model = load_local(base.source(params, root))
+    model.train()
+    rows = examples(tokenizer, prompts, [p["answer"] for p in pairs], int(settings["max_length"]))
+    model, measured, accelerator = train(model, tokenizer, rows, settings)
+    if not accelerator.is_main_process:
+        return 0
+    out = path(params, "adapter", root)
+    if out.exists():
+        shutil.rmtree(out)
+    model.save_pretrained(str(out))
+    run = tracking.log_run(
+        {
+            **tracking.flatten({"finetune": settings}),
+            "model.base": params["model"]["base"],
+            "pairs": len(rows),
+        },
+        {k: float(v) for k, v in measured.items()},
+        {**tracking.lineage_tags(root, path(params, "train_pairs")), "stage": "finetune"},
+        params["tracking"],
+        log_model=_log_adapter(out),
+    )
+    print(
+        f"LoRA adapter: {measured['trainable_share']:.2%} of the parameters trained, {measured['steps']} steps, "
+        f"loss {measured['train_loss_first']:.3f} -> {measured['train_loss_last']:.3f}, "
+        f"{measured['tokens_per_second']:.0f} tokens/s -> {out.relative_to(root)} (MLflow run {run['run_id']})"
+    )
+    return 0
+
+
+def _log_adapter(folder):
+    def log():
+        import mlflow
+
+        mlflow.log_artifacts(str(folder), artifact_path="adapter")
+
+    return log

@@ -1,0 +1,183 @@
+"""Generation: answers from the base model (with the LoRA adapter, when there is one) or an endpoint.
+
+``model.provider`` in ``params.yaml``:
+
+- ``local``: transformers on this machine (``model.base``, see ``base.py``), greedy when
+  ``generation.temperature`` is 0, so evaluation is reproducible. On a CPU torch uses one thread
+  (``TORCH_THREADS`` to change it): on small shared machines more threads are slower, not faster.
+- ``openai``: any OpenAI-compatible server (vLLM, Ollama, llama.cpp's server, a hosted API) at
+  ``model.endpoint``, asked for ``model.base``; the key, if it needs one, comes from
+  ``OPENAI_API_KEY``. A fine-tuned adapter is evaluated locally (it needs the weights).
+
+A prompt goes through the model's chat template when its tokenizer has one (instruct models),
+as plain text otherwise: training (``finetune.py``) formats it with the same function.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ..errors import GateError
+
+
+def use_one_thread() -> str:
+    """The device to run on; on a CPU, torch limited to ``TORCH_THREADS`` (default 1) threads."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
+    return "cpu"
+
+
+def as_text(tokenizer, prompt: str) -> str:
+    """The prompt as the model expects it: through its chat template when it has one."""
+    if getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "user", "content": prompt}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return prompt
+
+
+def examples(tokenizer, prompts: list[str], answers: list[str], max_length: int) -> list[dict[str, list[int]]]:
+    """Token ids and labels (-100 on the prompt) of each prompt + answer, at most ``max_length``
+    tokens: a long prompt loses its start (the context), never the answer."""
+    rows = []
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    for prompt, answer in zip(prompts, answers, strict=True):
+        head = tokenizer(as_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        tail = tokenizer(answer if chat else " " + answer, add_special_tokens=False)["input_ids"]
+        tail = tail + [tokenizer.eos_token_id]
+        ids, labels = head + tail, [-100] * len(head) + tail
+        rows.append({"input_ids": ids[-max_length:], "labels": labels[-max_length:]})
+    return rows
+
+
+def load_local(model_source: str, adapter: str | None = None):
+    """Tokenizer and model (with the adapter on top, not merged), in evaluation mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = use_one_thread()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_source)
+        model = AutoModelForCausalLM.from_pretrained(model_source)
+    except OSError as error:
+        raise GateError(
+            f"model.base: cannot load {model_source!r} ({error}); check the id or run once with network access"
+        ) from None
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, model.to(device).eval()
+
+
+class LocalGenerator:
+    """Answers from transformers, in batches."""
+
+    def __init__(self, model_source: str, generation: dict[str, Any], adapter: str | None = None):
+        self.tokenizer, self.model = load_local(model_source, adapter)
+        self.generation = generation
+
+    def __call__(self, prompts: list[str], adapter: bool = True) -> list[str]:
+        """Answers to ``prompts``; ``adapter`` False: the base model's, with the adapter switched off."""
+        import contextlib
+
+        switch_off = not adapter and hasattr(self.model, "disable_adapter")
+        with self.model.disable_adapter() if switch_off else contextlib.nullcontext():
+            return self._generate(prompts)
+
+    def perplexity(self, prompts: list[str], answers: list[str], adapter: bool = True) -> float:
+        """exp of the mean negative log-likelihood per token of ``answers`` after ``prompts``
+        (formatted as fine-tuning formats them): how expected the reference answers are."""
+        import contextlib
+        import math
+
+        import torch
+
+        rows = examples(self.tokenizer, prompts, answers, int(self.generation.get("max_length", 2048)))
+        switch_off = not adapter and hasattr(self.model, "disable_adapter")
+        total, count = 0.0, 0
+        with self.model.disable_adapter() if switch_off else contextlib.nullcontext(), torch.no_grad():
+            for row in rows:
+                ids = torch.tensor([row["input_ids"]], device=self.model.device)
+                labels = torch.tensor([row["labels"]], device=self.model.device)
+                tokens = int((labels[:, 1:] != -100).sum())
+                total += float(self.model(input_ids=ids, labels=labels).loss) * tokens
+                count += tokens
+        return round(math.exp(total / max(count, 1)), 6)
+
+    def _generate(self, prompts: list[str]) -> list[str]:
+        import torch
+
+        tokenizer, settings = self.tokenizer, self.generation
+        tokenizer.padding_side = "left"
+        temperature = float(settings.get("temperature", 0.0))
+        options = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        answers: list[str] = []
+        size = int(settings.get("batch_size", 8))
+        for start in range(0, len(prompts), size):
+            texts = [as_text(tokenizer, p) for p in prompts[start : start + size]]
+            batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = {k: v.to(self.model.device) for k, v in batch.items()}
+            with torch.no_grad():
+                out = self.model.generate(
+                    **batch,
+                    max_new_tokens=int(settings["max_new_tokens"]),
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                    **options,
+                )
+            new = out[:, batch["input_ids"].shape[1] :]
+            answers += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+        return answers
+
+
+class EndpointGenerator:
+    """Answers from an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    def __init__(self, endpoint: str, model: str, generation: dict[str, Any], timeout: float = 60.0):
+        if not endpoint:
+            raise GateError("model.endpoint: empty; give the server's base URL (e.g. http://127.0.0.1:8000/v1)")
+        self.url = endpoint.rstrip("/") + "/chat/completions"
+        self.model, self.generation, self.timeout = model, generation, timeout
+
+    def __call__(self, prompts: list[str], adapter: bool = True) -> list[str]:
+        return [self._one(p) for p in prompts]
+
+    def _one(self, prompt: str) -> str:
+        import urllib.error
+        import urllib.request
+
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": int(self.generation["max_new_tokens"]),
+            "temperature": float(self.generation.get("temperature", 0.0)),
+        }
+        headers = {"Content-Type": "application/json"}
+        if os.environ.get("OPENAI_API_KEY"):
+            headers["Authorization"] = f"Bearer {os.environ['OPENAI_API_KEY']}"
+        request = urllib.request.Request(self.url, json.dumps(body).encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer = json.loads(response.read())
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            raise GateError(f"model.endpoint {self.url} did not answer ({error})") from None
+        try:
+            return str(answer["choices"][0]["message"]["content"]).strip()
+        except (KeyError, IndexError, TypeError):
+            raise GateError(f"model.endpoint {self.url}: not an OpenAI chat completion: {str(answer)[:120]}") from None
+
+
+def generator(params: dict[str, Any], adapter: str | None = None, root=None):
+    """The generator ``params.yaml`` asks for (local with ``adapter`` whenever there is one)."""
+    from . import base
+
+    model = params["model"]
+    if model.get("provider", "local") == "openai" and adapter is None:
+        return EndpointGenerator(model.get("endpoint", ""), model["base"], params["generation"])
+    return LocalGenerator(base.source(params, root), params["generation"], adapter)
