@@ -134,10 +134,13 @@ def project_env(shared_venv) -> dict[str, str]:
 def llm_env(project_env, tmp_path_factory) -> dict[str, str]:
     """``project_env`` for llmops projects: their own shared environment (the two profiles'
     dependencies differ, and `uv sync` makes an environment exactly one project's), offline."""
-    venv = tmp_path_factory.mktemp("llm-env") / "venv"
+    from torch_index import local_index
+
+    work = tmp_path_factory.mktemp("llm-env")
     return {
         **project_env,
-        "UV_PROJECT_ENVIRONMENT": str(venv),
+        **local_index(work),
+        "UV_PROJECT_ENVIRONMENT": str(work / "venv"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
