@@ -8,8 +8,11 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export GX_ANALYTICS_ENABLED ?= false
 PROFILE ?= mlops
 DEMO ?= .demo/my-ml-project
-# The llmops demo runs offline on the tiny base model (a tokenizer trained from the bundled text).
+# The llmops demo runs offline on the tiny base model (random weights, a tokenizer trained from the bundled text).
 DEMO_ANSWERS := $(if $(filter llmops,$(PROFILE)),--data profile=llmops --data base_model=tiny)
+# torch from the machine's own wheels when pip has some (offline machines), else PyTorch's index.
+TORCH_INDEX := $(if $(filter llmops,$(PROFILE)),$(shell python3 tests/torch_index.py .demo/torch-index))
+DEMO_ENV := $(if $(TORCH_INDEX),UV_INDEX="$(TORCH_INDEX)")
 TESTS ?=
 # Test workers (pytest-xdist): one per core; tests that share a built project stay on one (tests/conftest.py).
 WORKERS ?= auto
@@ -29,9 +32,9 @@ demo: env ## Render the template with defaults into $(DEMO) and run it end to en
 	rm -rf $(DEMO)
 	uv run copier copy --quiet --defaults --vcs-ref HEAD $(DEMO_ANSWERS) "$(CURDIR)" $(DEMO)
 	@echo "make setup (package installation log: $(DEMO).setup.log)"
-	@$(MAKE) --no-print-directory -C $(DEMO) setup >$(DEMO).setup.log 2>&1 || { tail -40 $(DEMO).setup.log; exit 1; }
+	@$(DEMO_ENV) $(MAKE) --no-print-directory -C $(DEMO) setup >$(DEMO).setup.log 2>&1 || { tail -40 $(DEMO).setup.log; exit 1; }
 ifeq ($(PROFILE),llmops)
-	$(MAKE) --no-print-directory -C $(DEMO) repro
+	$(DEMO_ENV) $(MAKE) --no-print-directory -C $(DEMO) repro
 	@echo "The llmops demo ran its pipeline offline on the tiny base model: reports in $(DEMO)/reports/, runs in MLflow (make -C $(DEMO) ui)."
 else
 	$(MAKE) --no-print-directory -C $(DEMO) repro promote

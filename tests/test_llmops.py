@@ -1,5 +1,6 @@
 """The llmops profile: what it renders for each choice of LLM parts, and its pipeline and tests
-run offline on the `tiny` base model (a tokenizer trained on the project's own text)."""
+run offline on the `tiny` base model (a random Llama-shaped model and a tokenizer trained on the
+project's own text, built with no download)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import CORE_FILES, built_project, files_of, render, run
+from .conftest import CORE_FILES, built_project, files_of, registry, render, run
 
 LLM_FILES = """
 business/llm-decision.md
@@ -31,20 +32,31 @@ src/{pkg}/corpus/collect.py
 src/{pkg}/corpus/pii.py
 src/{pkg}/corpus/split.py
 src/{pkg}/corpus/validate.py
+src/{pkg}/llm/README.md
 src/{pkg}/llm/__init__.py
+src/{pkg}/llm/application.py
+src/{pkg}/llm/assistant.py
 src/{pkg}/llm/base.py
 src/{pkg}/llm/chunk.py
+src/{pkg}/llm/evaluate.py
+src/{pkg}/llm/generate.py
 src/{pkg}/llm/prompts.py
+src/{pkg}/llm/scores.py
 prompts/README.md
 prompts/answer.txt
 tests/test_corpus.py
+tests/test_generation.py
 tests/test_prompts.py
 """.split()
 RETRIEVAL_FILES = """
 src/{pkg}/llm/embed.py
-src/{pkg}/llm/evaluate.py
 src/{pkg}/llm/index.py
 tests/test_retrieval.py
+""".split()
+FINETUNING_FILES = """
+src/{pkg}/llm/finetune.py
+src/{pkg}/llm/merge.py
+tests/test_finetune.py
 """.split()
 PARTS = [["retrieval", "finetuning"], ["retrieval"], ["finetuning"], []]
 LLM_ONLY = ("torch", "transformers", "peft", "presidio", "tokenizers", "sentence-transformers", "qdrant")
@@ -52,7 +64,8 @@ TABULAR_ONLY = ("scikit-learn", "evidently", "fairlearn", "fastapi")
 
 
 def expected(parts: list[str], pkg: str = "my_ml_project") -> set[str]:
-    names = [*CORE_FILES, "LICENSE", *LLM_FILES, *(RETRIEVAL_FILES if "retrieval" in parts else [])]
+    names = [*CORE_FILES, "LICENSE", *LLM_FILES]
+    names += (RETRIEVAL_FILES if "retrieval" in parts else []) + (FINETUNING_FILES if "finetuning" in parts else [])
     return {name.format(pkg=pkg) for name in names}
 
 
@@ -75,10 +88,11 @@ def test_exact_file_set_for_each_choice_of_parts(rendered):
 def test_stages_commands_and_settings_follow_the_parts(rendered):
     parts, root = rendered
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    retrieval = ["index", "evaluate"] if "retrieval" in parts else []
-    assert list(stages) == ["collect", "validate", "split", "base", "chunk", "prompts", *retrieval]
+    optional = [stage for part, stage in (("retrieval", "index"), ("finetuning", "finetune")) if part in parts]
+    assert list(stages) == ["collect", "validate", "split", "base", "chunk", "prompts", *optional, "evaluate"]
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["profile"] == "llmops" and ("retrieval" in params) == ("retrieval" in parts)
+    assert ("finetune" in params) == ("adapter" in params["paths"]) == ("finetuning" in parts)
     for key in re.findall(r"\$\{paths\.(\w+)\}", (root / "dvc.yaml").read_text()):
         assert key in params["paths"], key
     for stage in stages.values():
@@ -87,23 +101,37 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
                 assert (root / dep).exists(), dep
     kpis = yaml.safe_load((root / "business/kpis.yaml").read_text())
     assert set(kpis["thresholds"]) == ({"hit_at_k", "mrr"} if "retrieval" in parts else set())
+    assert kpis["primary_metric"] == (
+        "answer_perplexity" if "finetuning" in parts else "mrr" if "retrieval" in parts else "rouge_l"
+    )
+    assert ("baseline_margin" in kpis) == ("finetuning" in parts)
     main = (root / "src/my_ml_project/__main__.py").read_text()
     assert 'PHASES = ("corpus", "llm", "registry")' in main
 
 
 def test_no_tabular_dependency_and_only_the_chosen_llm_ones(rendered):
-    _, root = rendered
+    parts, root = rendered
     deps = dependencies(root)
     assert not [name for name in TABULAR_ONLY if name in deps]
-    assert "presidio-analyzer" in deps and "tokenizers" in deps
+    assert "presidio-analyzer" in deps and "tokenizers" in deps and "transformers" in deps
     assert "qdrant" not in deps and "sentence-transformers" not in deps  # the defaults need neither
+    assert ("peft" in deps) == ("accelerate" in deps) == ("finetuning" in parts)
+    # torch is an extra, the CPU or the CUDA build from PyTorch's index, never both
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "torch" not in deps and set(project["project"]["optional-dependencies"]) == {"cpu", "cuda"}
+    sources = {s["extra"]: s["index"] for s in project["tool"]["uv"]["sources"]["torch"]}
+    indexes = {i["name"]: i["url"] for i in project["tool"]["uv"]["index"]}
+    assert indexes[sources["cpu"]].endswith("/whl/cpu") and "/whl/cu" in indexes[sources["cuda"]]
+    assert project["tool"]["uv"]["conflicts"] == [[{"extra": "cpu"}, {"extra": "cuda"}]]
+    makefile = (root / "Makefile").read_text()
+    assert "TORCH ?= cpu" in makefile and "uv sync --extra $(TORCH)" in makefile
 
 
 def test_an_mlops_project_gets_no_llm_file_or_dependency(tmp_path):
     root = render(tmp_path / "p")
     deps = dependencies(root)
     assert not [name for name in LLM_ONLY if name in deps]
-    llm_paths = {name.format(pkg="my_ml_project") for name in LLM_FILES + RETRIEVAL_FILES}
+    llm_paths = {name.format(pkg="my_ml_project") for name in LLM_FILES + RETRIEVAL_FILES + FINETUNING_FILES}
     assert not llm_paths & files_of(root)
 
 
@@ -123,6 +151,7 @@ def test_the_optional_engines_are_dependencies_only_when_chosen(tmp_path):
     root = render(
         tmp_path / "p",
         profile="llmops",
+        llm_parts=["retrieval"],
         vector_store="qdrant",
         embedding_model="sentence-transformers/all-MiniLM-L6-v2",
         llm_provider="openai",
@@ -130,14 +159,13 @@ def test_the_optional_engines_are_dependencies_only_when_chosen(tmp_path):
     )
     deps = dependencies(root)
     assert "qdrant-client" in deps and "sentence-transformers" in deps
+    # answers from an endpoint and no fine-tuning: no torch, transformers or peft at all
+    assert "transformers" not in deps and "peft" not in deps
+    assert "optional-dependencies" not in tomllib.loads((root / "pyproject.toml").read_text())["project"]
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["retrieval"]["store"] == "qdrant" and params["retrieval"]["url"] == ""
-    assert params["model"] == {
-        "base": "HuggingFaceTB/SmolLM2-135M-Instruct",
-        "provider": "openai",
-        "endpoint": "http://127.0.0.1:8080/v1",
-        "tiny": {"vocab": 1024},
-    }
+    assert params["model"]["provider"] == "openai" and params["model"]["endpoint"] == "http://127.0.0.1:8080/v1"
+    assert params["model"]["base"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @pytest.mark.parametrize(
@@ -163,15 +191,51 @@ def llm_project(tmp_path_factory, llm_env) -> Path:
 
 
 @pytest.mark.slow
-def test_the_pipeline_runs_offline_and_passes_the_retrieval_gate(llm_project):
+def test_the_pipeline_runs_offline_fine_tunes_and_passes_the_gate(llm_project):
     root = llm_project
     gate = json.loads((root / "reports/gate.json").read_text())
     assert gate["passed"], gate
     metrics = json.loads((root / "reports/metrics.json").read_text())
     assert metrics["hit_at_k"] >= 0.8 and metrics["mrr"] >= 0.6
+    # the fine-tuned adapter beats the base model on held-out answers, by the margin of business/
+    kpis = yaml.safe_load((root / "business/kpis.yaml").read_text())
+    base = metrics["baseline"]["answer_perplexity"]
+    assert metrics["answer_perplexity"] <= base - kpis["baseline_margin"], metrics
+    assert {"rouge_l", "bleu", "faithfulness"} <= set(metrics) and {"rouge_l", "bleu"} <= set(metrics["baseline"])
+    checks = {c["metric"]: c for c in gate["checks"]}
+    assert checks["answer_perplexity vs baseline"]["passed"]
     validation = json.loads((root / "reports/validation.json").read_text())
     assert validation["success"] and validation["privacy"]["findings"] == []
-    assert (root / "models/base/tokenizer.json").is_file() and (root / "models/index/vectors.npy").is_file()
+    for name in ("base/model.safetensors", "base/tokenizer.json", "index/vectors.npy", "adapter/adapter_config.json"):
+        assert (root / "models" / name).is_file(), name
+    answers = [json.loads(line) for line in (root / "reports/answers.jsonl").read_text().splitlines()]
+    assert answers and {"question", "answer", "reference", "base_answer", "context"} <= set(answers[0])
+
+
+@pytest.mark.slow
+def test_the_application_is_registered_loads_and_answers_and_promote_moves_the_champion(llm_project, llm_env):
+    """One MLflow model version: base model, adapter, prompt version, index and settings."""
+    root = llm_project
+    script = (
+        "import json, mlflow\n"
+        "mlflow.set_tracking_uri('sqlite:///mlflow.db')\n"
+        "client = mlflow.MlflowClient()\n"
+        "version = client.get_model_version_by_alias('my-ml-project', 'challenger')\n"
+        "run = client.get_run(version.run_id)\n"
+        "model = mlflow.pyfunc.load_model('models:/my-ml-project@challenger')\n"
+        "answers = model.predict(['How do I unlock a bike?', 'What does a ride cost?'])\n"
+        "print(json.dumps({'tags': version.tags, 'params': run.data.params, 'answers': answers}))\n"
+    )
+    done = run(["uv", "run", "--frozen", "--extra", "cpu", "python", "-c", script], root, llm_env)
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["tags"]["quality_gate"] == "passed" and "metric.answer_perplexity" in seen["tags"]
+    assert seen["params"]["prompt.answer"].startswith("prompts:/my-ml-project-answer/")
+    assert len(seen["answers"]) == 2
+    assert all(isinstance(a["answer"], str) and len(a["sources"]) == 3 for a in seen["answers"])
+    assert "unlocking.md" in {s.split("#")[0] for s in seen["answers"][0]["sources"]}
+    promoted = run(["make", "promote"], root, llm_env)
+    assert "is now champion" in promoted.stdout
+    assert registry(root)["aliases"] == {("my-ml-project", "challenger"): 1, ("my-ml-project", "champion"): 1}
 
 
 @pytest.mark.slow
@@ -183,6 +247,23 @@ def test_the_generated_tests_pass_and_a_second_repro_does_nothing(llm_project, l
     assert not run(["git", "status", "--porcelain"], root, llm_env).stdout.strip(), (
         "the run left files for git"
     )
+
+
+@pytest.mark.slow
+def test_a_prompt_that_leaves_out_the_context_stops_the_pipeline(llm_project, llm_env):
+    root = llm_project
+    prompt = root / "prompts/answer.txt"
+    original = prompt.read_text()
+    try:
+        prompt.write_text(original.replace("{{context}}", ""))
+        done = run(["make", "repro"], root, llm_env, ok=False)
+        assert done.returncode != 0
+        assert "prompts/answer.txt does not use {{context}}" in done.stderr + done.stdout
+    finally:
+        prompt.write_text(original)
+    again = run(["make", "repro"], root, llm_env)  # the prompts stage again: the same versions
+    assert "Stage 'finetune' didn't change, skipping" in again.stdout
+    assert "Stage 'evaluate' didn't change, skipping" in again.stdout
 
 
 @pytest.mark.slow
@@ -207,7 +288,12 @@ def test_personal_data_at_the_source_stops_the_pipeline(llm_project, llm_env):
 def test_the_qdrant_store_in_local_mode_serves_the_same_pipeline(tmp_path, llm_env):
     """Qdrant's client in local mode (files under paths.index), the same API as a Qdrant server."""
     root = built_project(
-        tmp_path / "qdrant-project", llm_env, profile="llmops", base_model="tiny", vector_store="qdrant"
+        tmp_path / "qdrant-project",
+        llm_env,
+        profile="llmops",
+        base_model="tiny",
+        vector_store="qdrant",
+        llm_parts=["retrieval"],
     )
     assert (root / "models/index/qdrant").is_dir() and not (root / "models/index/vectors.npy").exists()
     gate = json.loads((root / "reports/gate.json").read_text())

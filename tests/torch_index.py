@@ -35,3 +35,9 @@ def local_index(work: Path) -> dict[str, str]:
     (page / "index.html").write_text(f"<html><body>\n{links}</body></html>\n", encoding="utf-8")
     url = (work / "torch-index").resolve().as_uri()
     return {"UV_INDEX": f"pytorch-cpu={url} pytorch-cuda={url}"}
+
+
+if __name__ == "__main__":  # python3 tests/torch_index.py FOLDER: the UV_INDEX value, or nothing
+    import sys
+
+    print(local_index(Path(sys.argv[1])).get("UV_INDEX", ""))

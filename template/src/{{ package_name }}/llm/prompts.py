@@ -97,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     found = templates(root)
     check(found, required(params))
     versions = register(found, params["tracking"])
-    reports.write_json(path(params, "prompts"), versions)
+    # What later stages depend on: the same file whenever the templates are the same.
+    reports.write_json(
+        path(params, "prompts"),
+        {name: {k: v for k, v in entry.items() if k != "registered"} for name, entry in versions.items()},
+    )
     for name, entry in versions.items():
         state = "registered" if entry["registered"] else "unchanged"
         print(f"prompt {name}: {state}, {entry['uri']} (alias {ALIAS})")
