@@ -134,7 +134,7 @@ def project_env(shared_venv) -> dict[str, str]:
 def llm_env(project_env, tmp_path_factory) -> dict[str, str]:
     """``project_env`` for llmops projects: their own shared environment (the two profiles'
     dependencies differ, and `uv sync` makes an environment exactly one project's), offline."""
-    from torch_index import local_index
+    from .torch_index import local_index
 
     work = tmp_path_factory.mktemp("llm-env")
     return {

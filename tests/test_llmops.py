@@ -158,10 +158,17 @@ def test_the_optional_engines_are_dependencies_only_when_chosen(tmp_path):
         llm_endpoint="http://127.0.0.1:8080/v1",
     )
     deps = dependencies(root)
-    assert "qdrant-client" in deps and "sentence-transformers" in deps
-    # answers from an endpoint and no fine-tuning: no torch, transformers or peft at all
-    assert "transformers" not in deps and "peft" not in deps
-    assert "optional-dependencies" not in tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert "qdrant-client" in deps and "sentence-transformers" in deps and "peft" not in deps
+    # sentence-transformers runs on torch: the CPU or CUDA extra, as for local generation
+    assert set(tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]) == {
+        "cpu",
+        "cuda",
+    }
+    # answers from an endpoint, hashing embeddings, no fine-tuning: no torch, transformers or peft at all
+    light = render(tmp_path / "q", profile="llmops", llm_parts=["retrieval"], llm_provider="openai")
+    assert not [name for name in ("transformers", "peft", "torch") if name in dependencies(light)]
+    assert "optional-dependencies" not in tomllib.loads((light / "pyproject.toml").read_text())["project"]
+    assert "TORCH" not in (light / "Makefile").read_text()
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["retrieval"]["store"] == "qdrant" and params["retrieval"]["url"] == ""
     assert params["model"]["provider"] == "openai" and params["model"]["endpoint"] == "http://127.0.0.1:8080/v1"

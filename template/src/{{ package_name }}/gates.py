@@ -135,7 +135,9 @@ def beats_baseline(
     return {**check(f"{name} vs baseline", value, limit), "baseline": baseline, "against": against}
 
 
-def gate(metrics: dict[str, Any], kpis: dict[str, Any], against: str = "the trivial baseline") -> dict[str, Any]:
+def gate(
+    metrics: dict[str, Any], kpis: dict[str, Any], against: str = "the trivial baseline"
+) -> dict[str, Any]:
     """Every threshold of ``kpis``, and the primary metric beating ``metrics['baseline']`` (what
     ``against`` names) by ``baseline_margin``, when both are there."""
     checks = [check(name, metrics.get(name), limit) for name, limit in thresholds(kpis).items()]

@@ -48,7 +48,9 @@ def assistant_from(artifacts: dict[str, str]):
         from .index import Retriever
 
         retriever = Retriever(Path(artifacts["index"]), about["retrieval"])
-    return Assistant(about["template"], generate, retriever, int((about.get("retrieval") or {}).get("top_k", 0)))
+    return Assistant(
+        about["template"], generate, retriever, int((about.get("retrieval") or {}).get("top_k", 0))
+    )
 
 
 def questions_of(model_input) -> list[str]:

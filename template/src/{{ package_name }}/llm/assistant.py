@@ -35,7 +35,9 @@ class Assistant:
         out = []
         for question, found in zip(questions, contexts, strict=True):
             values = {"question": question, "context": CONTEXT_SEPARATOR.join(c["text"] for c in found)}
-            out.append(prompt_templates.render(self.template, **{k: values[k] for k in needed if k in values}))
+            out.append(
+                prompt_templates.render(self.template, **{k: values[k] for k in needed if k in values})
+            )
         return out
 
     def answer(self, questions: list[str], adapter: bool = True) -> list[dict[str, Any]]:

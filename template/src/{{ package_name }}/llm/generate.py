@@ -40,7 +40,9 @@ def as_text(tokenizer, prompt: str) -> str:
     return prompt
 
 
-def examples(tokenizer, prompts: list[str], answers: list[str], max_length: int) -> list[dict[str, list[int]]]:
+def examples(
+    tokenizer, prompts: list[str], answers: list[str], max_length: int
+) -> list[dict[str, list[int]]]:
     """Token ids and labels (-100 on the prompt) of each prompt + answer, at most ``max_length``
     tokens: a long prompt loses its start (the context), never the answer."""
     rows = []
@@ -141,7 +143,9 @@ class EndpointGenerator:
 
     def __init__(self, endpoint: str, model: str, generation: dict[str, Any], timeout: float = 60.0):
         if not endpoint:
-            raise GateError("model.endpoint: empty; give the server's base URL (e.g. http://127.0.0.1:8000/v1)")
+            raise GateError(
+                "model.endpoint: empty; give the server's base URL (e.g. http://127.0.0.1:8000/v1)"
+            )
         self.url = endpoint.rstrip("/") + "/chat/completions"
         self.model, self.generation, self.timeout = model, generation, timeout
 
@@ -170,7 +174,9 @@ class EndpointGenerator:
         try:
             return str(answer["choices"][0]["message"]["content"]).strip()
         except (KeyError, IndexError, TypeError):
-            raise GateError(f"model.endpoint {self.url}: not an OpenAI chat completion: {str(answer)[:120]}") from None
+            raise GateError(
+                f"model.endpoint {self.url}: not an OpenAI chat completion: {str(answer)[:120]}"
+            ) from None
 
 
 def generator(params: dict[str, Any], adapter: str | None = None, root=None):

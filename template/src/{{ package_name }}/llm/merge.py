@@ -35,5 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser(__doc__, "merge").parse_args(argv)
     params, root = load_params(), project_root()
     out = merge(params, root)
-    print(f"merged the adapter into {params['model']['base']} -> {path(params, 'merged', root).relative_to(root)}")
+    print(
+        f"merged the adapter into {params['model']['base']} -> {path(params, 'merged', root).relative_to(root)}"
+    )
     return 0 if out else 1
