@@ -230,7 +230,7 @@ def test_the_application_is_registered_loads_and_answers_and_promote_moves_the_c
         "version = client.get_model_version_by_alias('my-ml-project', 'challenger')\n"
         "run = client.get_run(version.run_id)\n"
         "model = mlflow.pyfunc.load_model('models:/my-ml-project@challenger')\n"
-        "answers = model.predict(['How do I unlock a bike?', 'What does a ride cost?'])\n"
+        "answers = model.predict({'question': ['How do I unlock a bike?', 'What does a ride cost?']})\n"
         "print(json.dumps({'tags': version.tags, 'params': run.data.params, 'answers': answers}))\n"
     )
     done = run(["uv", "run", "--frozen", "--extra", "cpu", "python", "-c", script], root, llm_env)

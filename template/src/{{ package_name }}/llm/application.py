@@ -2,8 +2,8 @@
 
 ``evaluate`` logs it and, when the gate passes, registers it as ``<tracking.model_name>`` with the
 alias ``challenger``; ``promote`` moves ``champion`` as in every profile. Loaded with
-``mlflow.pyfunc.load_model("models:/<name>@champion")`` it answers a table (or a list) of
-questions with ``{"answer", "sources"}`` per question, the way ``assistant.py`` does in the pipeline.
+``mlflow.pyfunc.load_model("models:/<name>@champion")`` it answers questions given as a table
+or a mapping with a ``question`` column (the model's signature) with ``{"answer", "sources"}`` each, the way ``assistant.py`` does in the pipeline.
 The model version holds the tokenizer (and the weights of ``tiny``; a hub model is loaded by id),
 the adapter, the index, the prompt's text and ``prompts:/`` URI, and the generation and retrieval
 settings, so it answers the same wherever it is loaded.
