@@ -40,6 +40,7 @@ src/{pkg}/llm/base.py
 src/{pkg}/llm/chunk.py
 src/{pkg}/llm/evaluate.py
 src/{pkg}/llm/generate.py
+src/{pkg}/llm/judge.py
 src/{pkg}/llm/prompts.py
 src/{pkg}/llm/scores.py
 prompts/README.md
@@ -224,13 +225,14 @@ def test_the_application_is_registered_loads_and_answers_and_promote_moves_the_c
     """One MLflow model version: base model, adapter, prompt version, index and settings."""
     root = llm_project
     script = (
-        "import json, mlflow\n"
+        "import json, mlflow, pandas\n"
         "mlflow.set_tracking_uri('sqlite:///mlflow.db')\n"
         "client = mlflow.MlflowClient()\n"
         "version = client.get_model_version_by_alias('my-ml-project', 'challenger')\n"
         "run = client.get_run(version.run_id)\n"
         "model = mlflow.pyfunc.load_model('models:/my-ml-project@challenger')\n"
-        "answers = model.predict({'question': ['How do I unlock a bike?', 'What does a ride cost?']})\n"
+        "questions = pandas.DataFrame({'question': ['How do I unlock a bike?', 'What does a ride cost?']})\n"
+        "answers = model.predict(questions)\n"
         "print(json.dumps({'tags': version.tags, 'params': run.data.params, 'answers': answers}))\n"
     )
     done = run(["uv", "run", "--frozen", "--extra", "cpu", "python", "-c", script], root, llm_env)

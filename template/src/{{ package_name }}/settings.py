@@ -121,6 +121,18 @@ def _models():
         temperature: float = Field(0.0, ge=0)
         batch_size: int = Field(8, gt=0)
 
+    class Judge(BaseModel):
+        model_config = strict
+        enabled: bool = False
+        endpoint: str = ""
+        model: str = ""
+
+        @model_validator(mode="after")
+        def _complete_when_enabled(self):
+            if self.enabled and not (self.endpoint.startswith(("http://", "https://")) and self.model):
+                raise ValueError("enabled needs an http(s) endpoint and a model")
+            return self
+
     class Lora(BaseModel):
         model_config = strict
         r: int = Field(gt=0)
@@ -174,6 +186,7 @@ def _models():
         model: Model
         chunking: Chunking
         generation: Generation
+        judge: Judge = Judge()
         retrieval: Retrieval | None = None
         finetune: Finetune | None = None
         tracking: Tracking

@@ -2,8 +2,9 @@
 
 ``evaluate`` logs it and, when the gate passes, registers it as ``<tracking.model_name>`` with the
 alias ``challenger``; ``promote`` moves ``champion`` as in every profile. Loaded with
-``mlflow.pyfunc.load_model("models:/<name>@champion")`` it answers questions given as a table
-or a mapping with a ``question`` column (the model's signature) with ``{"answer", "sources"}`` each, the way ``assistant.py`` does in the pipeline.
+``mlflow.pyfunc.load_model("models:/<name>@champion")`` it answers questions given as a table or
+a mapping with a ``question`` column (its signature): ``{"answer", "sources"}`` for each, as
+``assistant.py`` answers in the pipeline.
 The model version holds the tokenizer (and the weights of ``tiny``; a hub model is loaded by id),
 the adapter, the index, the prompt's text and ``prompts:/`` URI, and the generation and retrieval
 settings, so it answers the same wherever it is loaded.
@@ -54,15 +55,21 @@ def assistant_from(artifacts: dict[str, str]):
 
 
 def questions_of(model_input) -> list[str]:
+    """The questions of a table (its ``question`` column, else its first), a mapping, a list or
+    one string; lists inside cells (how MLflow may pass a mapping of lists) are flattened."""
     if hasattr(model_input, "columns"):  # a pandas DataFrame
         column = "question" if "question" in model_input.columns else model_input.columns[0]
-        return [str(q) for q in model_input[column].tolist()]
-    if isinstance(model_input, dict):
-        value = model_input.get("question", [])
-        return [str(value)] if isinstance(value, str) else [str(q) for q in value]
-    if isinstance(model_input, str):
-        return [model_input]
-    return [str(q) for q in model_input]
+        values = model_input[column].tolist()
+    elif isinstance(model_input, dict):
+        values = model_input.get("question", [])
+    else:
+        values = model_input
+    if isinstance(values, str):
+        return [values]
+    flat = []
+    for value in values:
+        flat += [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+    return flat
 
 
 def python_model():

@@ -9,6 +9,8 @@ On the held-out pairs (``paths.eval_pairs``), with the instruction as the questi
   ``faithfulness``, how much of each answer its context holds;
 - ``answer_perplexity`` (local models): how expected the reference answers are after each prompt,
   exp of the mean negative log-likelihood per token (lower is better): what fine-tuning moves first;
+- ``judge_correct`` when ``judge.enabled``: the share of answers an LLM judge finds correct
+  (``judge.py``);
 - with fine-tuning, the same scores of the base model (the adapter switched off) as the
   ``baseline``: the primary metric must beat it by ``baseline_margin``.
 
@@ -54,10 +56,16 @@ def prompt_versions(params: dict[str, Any]) -> dict[str, Any]:
 
 def available(params: dict[str, Any]) -> tuple[str, ...]:
     """The metrics this project computes: what ``business/kpis.yaml`` may name."""
-    from . import scores
+    from . import judge, scores
 
     local = params["model"].get("provider", "local") == "local" or "adapter" in params["paths"]
-    return (RETRIEVAL if params.get("retrieval") else ()) + scores.METRICS + ((PERPLEXITY,) if local else ())
+    judged = (judge.METRIC,) if (params.get("judge") or {}).get("enabled") else ()
+    return (
+        (RETRIEVAL if params.get("retrieval") else ())
+        + scores.METRICS
+        + ((PERPLEXITY,) if local else ())
+        + judged
+    )
 
 
 def contexts_of(found, pairs, documents: dict[str, str]) -> list[str]:
@@ -101,6 +109,10 @@ def evaluate(params: dict[str, Any], kpis: dict[str, Any], root=None) -> tuple[d
             metrics["baseline"] = scored
             for result, answer in zip(results, answers, strict=True):
                 result["base_answer"] = answer
+    if (params.get("judge") or {}).get("enabled"):
+        from . import judge
+
+        metrics[judge.METRIC] = judge.score(results, params["judge"])
     return metrics, results, app
 
 
