@@ -244,7 +244,9 @@ def test_the_application_is_registered_loads_and_answers_and_promote_moves_the_c
     assert "unlocking.md" in {s.split("#")[0] for s in seen["answers"][0]["sources"]}
     promoted = run(["make", "promote"], root, llm_env)
     assert "is now champion" in promoted.stdout
-    assert registry(root)["aliases"] == {("my-ml-project", "challenger"): 1, ("my-ml-project", "champion"): 1}
+    aliases = registry(root)["aliases"]  # the prompt's alias is there too: prompts are registered models
+    assert aliases[("my-ml-project", "challenger")] == aliases[("my-ml-project", "champion")] == 1
+    assert aliases[("my-ml-project-answer", "challenger")] == 1
 
 
 @pytest.mark.slow
