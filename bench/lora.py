@@ -6,7 +6,9 @@ Builds a causal language model from a configuration only (random weights: no dow
 shape is what matters for memory and speed), then fine-tunes it twice on the same random token
 batches: once in full (every weight trainable, AdamW), once with PEFT LoRA adapters (r=8 on
 every attention and MLP projection, the base frozen, AdamW). Both the way they are usually run:
-on CUDA, fp32 master weights with bf16 autocast and gradient checkpointing; on CPU, fp32. Reports for each: trainable
+on CUDA, fp32 master weights with bf16 autocast and gradient checkpointing; on CPU, fp32.
+``--frozen-dtype bf16`` keeps LoRA's frozen base in bf16 (its adapters stay fp32), as LoRA is
+commonly run: full fine-tuning cannot, its fp32 master weights are what it trains. Reports for each: trainable
 parameters and their share, peak memory (CUDA: the allocator's peak; CPU: the process's peak
 resident memory, measured in a fresh process per mode), median step time and training tokens/s.
 The same script runs on a GPU (``--shape qwen2-0.5b``: a Qwen2-0.5B-shaped model, 494 M
@@ -51,7 +53,9 @@ SHAPES = {
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def train(mode: str, shape: str, steps: int, batch: int, length: int, device: str) -> dict:
+def train(
+    mode: str, shape: str, steps: int, batch: int, length: int, device: str, frozen_dtype: str = "fp32"
+) -> dict:
     """One mode, in this process: build, fine-tune ``steps`` steps, measure."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -61,6 +65,8 @@ def train(mode: str, shape: str, steps: int, batch: int, length: int, device: st
         torch.set_num_threads(1)
     model = Qwen2ForCausalLM(Qwen2Config(**SHAPES[shape])).to(device=device)
     total = sum(p.numel() for p in model.parameters())
+    if mode == "lora" and frozen_dtype == "bf16":
+        model = model.to(torch.bfloat16)  # get_peft_model keeps the adapters in fp32
     if device == "cuda":
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if mode == "lora":
@@ -122,6 +128,9 @@ def main() -> int:
         "--length", type=int, default=None, help="tokens per sequence; default: 512 on CUDA, 128 on CPU"
     )
     options.add_argument("--out", type=Path, default=Path(__file__).parent / "results/lora.json")
+    options.add_argument(
+        "--frozen-dtype", choices=["fp32", "bf16"], default="fp32", help="LoRA's frozen base weights"
+    )
     options.add_argument("--mode", choices=["full", "lora"], help=argparse.SUPPRESS)  # one mode, in a child
     args = options.parse_args()
     import torch
@@ -131,12 +140,12 @@ def main() -> int:
     batch = args.batch or (8 if device == "cuda" else 4)
     length = args.length or (512 if device == "cuda" else 128)
     if args.mode:  # child: one mode, its result as JSON on the last line
-        print(json.dumps(train(args.mode, shape, args.steps, batch, length, device)))
+        print(json.dumps(train(args.mode, shape, args.steps, batch, length, device, args.frozen_dtype)))
         return 0
     results = {}
     for mode in ("full", "lora"):  # a fresh process each, so peak memory is that mode's alone
         cmd = [sys.executable, __file__, "--mode", mode, "--shape", shape, "--steps", str(args.steps)]
-        cmd += ["--batch", str(batch), "--length", str(length)]
+        cmd += ["--batch", str(batch), "--length", str(length), "--frozen-dtype", args.frozen_dtype]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     full, lora = results["full"], results["lora"]
@@ -150,6 +159,7 @@ def main() -> int:
         "batch": batch,
         "length": length,
         "steps": args.steps,
+        "lora_frozen_dtype": args.frozen_dtype,
         "full": full,
         "lora": lora,
         "lora_trainable_share": round(lora["trainable"] / lora["parameters"], 5),
