@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -24,34 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from run import BIN, IMPORT_LINE, REPO, Bench, machine, package_name  # noqa: E402
+from run import BIN, IMPORT_LINE, OUTPUTS, REPO, Bench, machine, package_name  # noqa: E402
 from torch_index import local_index  # noqa: E402
 
 STAGES = ("collect", "validate", "split", "base", "chunk", "prompts", "index", "finetune", "evaluate")
-OUTPUTS = (
-    "data/raw",
-    "data/prepared",
-    "data/cache",
-    "models",
-    "reports",
-    "dvc.lock",
-    ".dvc/cache",
-    ".dvc/tmp",
-    "mlflow.db",
-    "mlruns",
-    "mlartifacts",
-)
 TARGET = 60.0
 
 
 class LlmBench(Bench):
-    def clean(self, project: Path) -> None:  # type: ignore[override]
-        for name in OUTPUTS:
-            target = project / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    outputs = (*OUTPUTS, "data/cache")  # the embeddings cache too: from scratch means re-embedding
 
     def project(self) -> Path:
         self.progress("render and set up an llmops project on the tiny model (make setup)")
@@ -68,7 +48,9 @@ class LlmBench(Bench):
         repro = ["make", "repro"]
         self.clean(project)
         self.progress("warm-up make repro (bytecode caches of a new environment)")
-        self.record("repro_first", "first `make repro` after set-up (untimed warm-up)", [self.timed(repro, project)])
+        self.record(
+            "repro_first", "first `make repro` after set-up (untimed warm-up)", [self.timed(repro, project)]
+        )
         samples = []
         for i in range(self.repeats):
             self.progress(f"make repro from scratch {i + 1}/{self.repeats}")
@@ -123,7 +105,9 @@ def report(bench: LlmBench, info: dict[str, str]) -> str:
         total += wall
         top = ", ".join(f"{k} {v:.1f}" for k, v in per[stage]["top_packages_s"].items())
         lines.append(f"| {stage} | {wall:.2f} | {imports:.2f} | {max(wall - imports, 0):.2f} | {top} |")
-    lines.append(f"| **sum of stages** | {total:.1f} | | | DVC's own share: {scratch['median'] - total:.1f} s |")
+    lines.append(
+        f"| **sum of stages** | {total:.1f} | | | DVC's own share: {scratch['median'] - total:.1f} s |"
+    )
     lines += ["", f"machine: {info}"]
     return "\n".join(lines)
 

@@ -121,9 +121,10 @@ class Bench:
         cmd = [str(BIN / "copier"), "copy", "--defaults", "--quiet", "--vcs-ref", "HEAD", str(REPO), str(dst)]
         return self.timed(cmd, self.work)
 
-    @staticmethod
-    def clean(project: Path) -> None:
-        for name in OUTPUTS:
+    outputs = OUTPUTS  # what a run from scratch removes (a subclass may add paths)
+
+    def clean(self, project: Path) -> None:
+        for name in self.outputs:
             target = project / name
             if target.is_dir():
                 shutil.rmtree(target)

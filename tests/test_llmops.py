@@ -66,7 +66,9 @@ TABULAR_ONLY = ("scikit-learn", "evidently", "fairlearn", "fastapi")
 
 def expected(parts: list[str], pkg: str = "my_ml_project") -> set[str]:
     names = [*CORE_FILES, "LICENSE", *LLM_FILES]
-    names += (RETRIEVAL_FILES if "retrieval" in parts else []) + (FINETUNING_FILES if "finetuning" in parts else [])
+    names += (RETRIEVAL_FILES if "retrieval" in parts else []) + (
+        FINETUNING_FILES if "finetuning" in parts else []
+    )
     return {name.format(pkg=pkg) for name in names}
 
 
@@ -89,7 +91,9 @@ def test_exact_file_set_for_each_choice_of_parts(rendered):
 def test_stages_commands_and_settings_follow_the_parts(rendered):
     parts, root = rendered
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    optional = [stage for part, stage in (("retrieval", "index"), ("finetuning", "finetune")) if part in parts]
+    optional = [
+        stage for part, stage in (("retrieval", "index"), ("finetuning", "finetune")) if part in parts
+    ]
     assert list(stages) == ["collect", "validate", "split", "base", "chunk", "prompts", *optional, "evaluate"]
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["profile"] == "llmops" and ("retrieval" in params) == ("retrieval" in parts)
@@ -173,7 +177,9 @@ def test_the_optional_engines_are_dependencies_only_when_chosen(tmp_path):
     assert "TORCH" not in (light / "Makefile").read_text()
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["retrieval"]["store"] == "qdrant" and params["retrieval"]["url"] == ""
-    assert params["model"]["provider"] == "openai" and params["model"]["endpoint"] == "http://127.0.0.1:8080/v1"
+    assert (
+        params["model"]["provider"] == "openai" and params["model"]["endpoint"] == "http://127.0.0.1:8080/v1"
+    )
     assert params["model"]["base"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
@@ -210,12 +216,19 @@ def test_the_pipeline_runs_offline_fine_tunes_and_passes_the_gate(llm_project):
     kpis = yaml.safe_load((root / "business/kpis.yaml").read_text())
     base = metrics["baseline"]["answer_perplexity"]
     assert metrics["answer_perplexity"] <= base - kpis["baseline_margin"], metrics
-    assert {"rouge_l", "bleu", "faithfulness"} <= set(metrics) and {"rouge_l", "bleu"} <= set(metrics["baseline"])
+    assert {"rouge_l", "bleu", "faithfulness"} <= set(metrics) and {"rouge_l", "bleu"} <= set(
+        metrics["baseline"]
+    )
     checks = {c["metric"]: c for c in gate["checks"]}
     assert checks["answer_perplexity vs baseline"]["passed"]
     validation = json.loads((root / "reports/validation.json").read_text())
     assert validation["success"] and validation["privacy"]["findings"] == []
-    for name in ("base/model.safetensors", "base/tokenizer.json", "index/vectors.npy", "adapter/adapter_config.json"):
+    for name in (
+        "base/model.safetensors",
+        "base/tokenizer.json",
+        "index/vectors.npy",
+        "adapter/adapter_config.json",
+    ):
         assert (root / "models" / name).is_file(), name
     answers = [json.loads(line) for line in (root / "reports/answers.jsonl").read_text().splitlines()]
     assert answers and {"question", "answer", "reference", "base_answer", "context"} <= set(answers[0])

@@ -68,7 +68,11 @@ def models(tmp_path_factory, llm_env) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def real_project(tmp_path_factory, llm_env, models) -> Path:
     dst = tmp_path_factory.mktemp("real") / "my-ml-project"
-    answers = {"profile": "llmops", "base_model": str(models["llm"]), "embedding_model": str(models["embedder"])}
+    answers = {
+        "profile": "llmops",
+        "base_model": str(models["llm"]),
+        "embedding_model": str(models["embedder"]),
+    }
     root = render(dst, **answers)
     run(["make", "setup"], root, llm_env)
     script = ["uv", "run", "--frozen", "--extra", "cpu", "--with", "gguf", "python", "-c", CONVERT]

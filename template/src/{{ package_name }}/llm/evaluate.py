@@ -27,7 +27,6 @@ from typing import Any
 
 from .. import gates, reports
 from ..config import load_kpis, load_params, path, project_root
-from ..errors import QualityGateError
 
 RETRIEVAL = ("hit_at_k", "mrr")
 PERPLEXITY = "answer_perplexity"
@@ -148,13 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         params["tracking"],
         log_model=application.logger(params, app.template, prompts.get("answer", {}), root),
     )
-    if not gate["passed"]:
-        lines = "\n".join(f"  - {gates.failure_line(c)}" for c in gate["checks"] if not c["passed"])
-        raise QualityGateError(
-            f"the application falls short on {len(results)} held-out pairs; MLflow run {run['run_id']} "
-            f"is tagged quality_gate=failed and nothing was registered:\n{lines}"
-        )
-    version = tracking.register_challenger(run, flat, params["tracking"])
+    version = tracking.register_if_passed(
+        gate, run, flat, params["tracking"], f"the application falls short on {len(results)} held-out pairs"
+    )
     print(
         f"quality gate passed on {len(results)} held-out pairs: {flat}; "
         f"registered {params['tracking']['model_name']} v{version} as challenger"

@@ -161,6 +161,22 @@ def register_challenger(run: dict[str, str], metrics: dict[str, float], settings
     return str(version)
 
 
+def register_if_passed(gate: dict[str, Any], run: dict[str, str], metrics, settings, shortfall: str) -> str:
+    """The evaluation stage's last step in every profile: a failed ``gate`` raises
+    QualityGateError (``shortfall`` first, then one line per missed check), a passed one registers
+    the run's model as the challenger; returns the version."""
+    from .. import gates
+    from ..errors import QualityGateError
+
+    if not gate["passed"]:
+        lines = "\n".join(f"  - {gates.failure_line(c)}" for c in gate["checks"] if not c["passed"])
+        raise QualityGateError(
+            f"{shortfall}; MLflow run {run['run_id']} is tagged quality_gate=failed and nothing was "
+            f"registered:\n{lines}"
+        )
+    return register_challenger(run, metrics, settings)
+
+
 def remove_half_registered(mlflow_client, name: str) -> list[str]:
     """Delete the versions of ``name`` that a run interrupted during registration left marked
     ``registration=incomplete``; returns their numbers."""

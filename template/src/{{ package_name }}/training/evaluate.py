@@ -15,7 +15,6 @@ from typing import Any
 
 from .. import reports
 from ..config import load_kpis, load_params, path, project_root
-from ..errors import QualityGateError
 from . import metrics as task_metrics
 
 
@@ -79,13 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     about = f" (positive class: {report['positive_class']})" if positive is not None else ""
-    if not gate["passed"]:
-        lines = "\n".join(f"  - {gates.failure_line(c)}" for c in gate["checks"] if not c["passed"])
-        raise QualityGateError(
-            f"the model falls short of the business thresholds{about}; MLflow run {run['run_id']} "
-            f"is tagged quality_gate=failed and nothing was registered:\n{lines}"
-        )
-    version = tracking.register_challenger(run, flat, params["tracking"])
+    version = tracking.register_if_passed(
+        gate, run, flat, params["tracking"], f"the model falls short of the business thresholds{about}"
+    )
     print(
         f"quality gate passed{about} {flat}; "
         f"registered {params['tracking']['model_name']} v{version} as challenger"
