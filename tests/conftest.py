@@ -51,6 +51,9 @@ infra/github/setup.py
 .github/dependabot.yml
 src/{pkg}/__init__.py
 src/{pkg}/__main__.py
+src/{pkg}/ci/README.md
+src/{pkg}/ci/__init__.py
+src/{pkg}/ci/gate.py
 src/{pkg}/cli.py
 src/{pkg}/config.py
 src/{pkg}/errors.py

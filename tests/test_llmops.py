@@ -65,7 +65,7 @@ TABULAR_ONLY = ("scikit-learn", "evidently", "fairlearn", "fastapi")
 
 
 def expected(parts: list[str], pkg: str = "my_ml_project") -> set[str]:
-    names = [*CORE_FILES, "LICENSE", *LLM_FILES]
+    names = [*CORE_FILES, "LICENSE", *LLM_FILES, ".github/workflows/README.md", ".github/workflows/ci.yml"]
     names += (RETRIEVAL_FILES if "retrieval" in parts else []) + (
         FINETUNING_FILES if "finetuning" in parts else []
     )
@@ -112,7 +112,23 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
     )
     assert ("baseline_margin" in kpis) == ("finetuning" in parts)
     main = (root / "src/my_ml_project/__main__.py").read_text()
-    assert 'PHASES = ("corpus", "llm", "registry")' in main
+    assert 'PHASES = ("corpus", "llm", "ci", "registry")' in main
+    # CI installs the torch build the workflow names; fine-tuning may move to a GPU runner
+    ci = yaml.safe_load((root / ".github/workflows/ci.yml").read_text())
+    assert ci["env"]["TORCH"] == "cpu"
+    installs = [
+        s["run"]
+        for job in ci["jobs"].values()
+        for s in job["steps"]
+        if s.get("name") == "Install from uv.lock"
+    ]
+    assert installs == ['uv sync --frozen --extra "$TORCH"'] * 3
+    pipeline = ci["jobs"]["pipeline"]
+    assert (
+        ("GPU_RUNNER" in pipeline["runs-on"])
+        == ("GPU_RUNNER" in pipeline.get("env", {}).get("TORCH", ""))
+        == ("finetuning" in parts)
+    )
 
 
 def test_no_tabular_dependency_and_only_the_chosen_llm_ones(rendered):
@@ -261,6 +277,39 @@ def test_the_application_is_registered_loads_and_answers_and_promote_moves_the_c
     aliases = registry(root)["aliases"]  # the prompt's alias is there too: prompts are registered models
     assert aliases[("my-ml-project", "challenger")] == aliases[("my-ml-project", "champion")] == 1
     assert aliases[("my-ml-project-answer", "challenger")] == 1
+
+
+@pytest.mark.slow
+def test_the_ci_gate_compares_the_application_with_the_base_branch(llm_project, llm_env, tmp_path):
+    """`make gate` (shared with the tabular profile): thresholds, the margin over the base model, and
+    no regression against the base ref's metrics file (``dvc metrics diff``)."""
+    root = llm_project
+    summary = tmp_path / "summary.md"
+    env = {**llm_env, "GITHUB_STEP_SUMMARY": str(summary)}
+    run(["make", "gate", "BASE=HEAD"], root, env)
+    table = summary.read_text()
+    assert "| answer_perplexity | <= 700.0; beats baseline " in table and "FAIL" not in table
+    assert {"| hit_at_k |", "| mrr |"} <= {
+        line[: line.index(" |", 2) + 2] for line in table.splitlines() if line.startswith("| ")
+    }
+    # A base branch whose application was better: this workspace's is now a regression.
+    metrics_file = root / "reports/metrics.json"
+    ours = metrics_file.read_text()
+    better = json.loads(ours)
+    better["answer_perplexity"] -= 20
+    run(["git", "switch", "--quiet", "-c", "better-base"], root, env)
+    try:
+        metrics_file.write_text(json.dumps(better))
+        run(["git", "commit", "--quiet", "-am", "a better application"], root, env)
+        run(["git", "switch", "--quiet", "-"], root, env)
+        failed = run(["make", "gate", "BASE=better-base"], root, env, ok=False)
+        assert failed.returncode != 0
+        assert "metrics answer_perplexity fail the gate against better-base" in failed.stderr
+        assert "FAIL: worse than base" in summary.read_text()
+    finally:
+        run(["git", "switch", "--quiet", "main"], root, env, ok=False)
+        run(["git", "branch", "--quiet", "-D", "better-base"], root, env, ok=False)
+    assert metrics_file.read_text() == ours
 
 
 @pytest.mark.slow

@@ -43,7 +43,6 @@ src/{pkg}/data/suite.py
 src/{pkg}/data/validate.py
 src/{pkg}/training/README.md
 src/{pkg}/training/__init__.py
-src/{pkg}/training/compare.py
 src/{pkg}/training/estimators.py
 src/{pkg}/training/evaluate.py
 src/{pkg}/training/flavour.py

@@ -195,7 +195,7 @@ def test_update_from_the_first_release_adds_delivery_and_keeps_edits(tmp_path, t
 
     # Delivery arrived ...
     assert (project / ".github/workflows").is_dir() and any((project / ".github/workflows").iterdir())
-    assert (project / "src/my_ml_project/training/compare.py").is_file()
+    assert (project / "src/my_ml_project/ci/gate.py").is_file()
     updated_kpis = yaml.safe_load(kpis.read_text())
     assert "service" in updated_kpis and "monitoring" in updated_kpis
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())

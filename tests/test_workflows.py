@@ -27,6 +27,8 @@ from .conftest import REPO_ROOT, render, run
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml")
+# An llmops project has no service yet: its CI gates the pipeline, and promote moves the registry alias.
+LLM_WORKFLOWS = ("ci.yml",)
 CI_JOB_NAMES = ["Lint and tests", "Data checks", "Pipeline and quality gate"]
 TEAMS = {
     "team_business": "@acme/analysts",
@@ -44,6 +46,12 @@ COMBINATIONS = {
         "python_version": "3.12",
     },
     "sensitive-feature": {"sensitive_feature": "mean_radius"},
+    "llmops": {"profile": "llmops"},
+    "llmops-retrieval-s3": {
+        "profile": "llmops",
+        "llm_parts": ["retrieval"],
+        "dvc_remote": "s3://acme-ml/dvc",
+    },
     "s3-remote": {"dvc_remote": "s3://acme-ml/dvc"},
     "gs-remote": {"dvc_remote": "gs://acme-ml/dvc", "ml_task": "regression"},
     "reviewers-and-teams": {
@@ -65,6 +73,10 @@ def tool(name: str) -> str:
 def rendered(request, tmp_path_factory):
     answers = COMBINATIONS[request.param]
     return answers, render(tmp_path_factory.mktemp("wf") / "project", **answers)
+
+
+def llm(answers: dict) -> bool:
+    return answers.get("profile") == "llmops"
 
 
 def workflows(root: Path) -> dict[str, dict]:
@@ -104,8 +116,8 @@ def makefile_targets(root: Path) -> set[str]:
 
 # --------------------------------------------------------------------------------- rendered files
 def test_workflow_files_rendered(rendered):
-    _, root = rendered
-    assert sorted(workflows(root)) == sorted(WORKFLOWS)
+    answers, root = rendered
+    assert sorted(workflows(root)) == sorted(LLM_WORKFLOWS if llm(answers) else WORKFLOWS)
     assert (root / ".github/dependabot.yml").is_file() and (root / ".github/CODEOWNERS").is_file()
 
 
@@ -149,7 +161,7 @@ def test_workflows_and_dependabot_match_githubs_schemas(rendered):
 
 
 def test_every_make_target_a_step_calls_exists(rendered):
-    _, root = rendered
+    answers, root = rendered
     targets = makefile_targets(root)
     called = set()
     for name, workflow in workflows(root).items():
@@ -158,7 +170,8 @@ def test_every_make_target_a_step_calls_exists(rendered):
             assert "${{" not in script, f"{name}/{job_id}: expression inside run: {script!r}"
             assert "python" not in script, f"{name}/{job_id}: inline Python instead of a make target"
             called |= set(MAKE_CALL.findall(script))
-    assert called >= {"test", "validate", "repro", "gate", "image", "qa", "promote", "drift", "retrain"}
+    delivery = set() if llm(answers) else {"image", "qa", "promote", "drift", "retrain"}
+    assert called >= {"test", "validate", "repro", "gate"} | delivery
     assert called <= targets, f"steps call make targets the Makefile lacks: {called - targets}"
 
 
@@ -216,14 +229,18 @@ def test_least_privilege_and_no_persisted_credentials(rendered):
     oidc = {(name, job_id, "id-token") for name, job_id in jobs_that_pull(root)} if cloud(answers) else set()
     assert (
         write
-        == {
-            ("deploy.yml", "build", "packages"),
-            ("deploy.yml", "staging", "packages"),
-            ("deploy.yml", "production", "packages"),
-            ("monitor.yml", "retrain", "actions"),
-            ("retrain.yml", "retrain", "contents"),
-            ("retrain.yml", "retrain", "pull-requests"),
-        }
+        == (
+            set()
+            if llm(answers)
+            else {
+                ("deploy.yml", "build", "packages"),
+                ("deploy.yml", "staging", "packages"),
+                ("deploy.yml", "production", "packages"),
+                ("monitor.yml", "retrain", "actions"),
+                ("retrain.yml", "retrain", "contents"),
+                ("retrain.yml", "retrain", "pull-requests"),
+            }
+        )
         | oidc
     )
 
@@ -251,13 +268,11 @@ def jobs_that_pull(root: Path) -> list[tuple[str, str]]:
 def test_cloud_remotes_log_in_through_oidc_before_pulling(rendered):
     answers, root = rendered
     pulling = jobs_that_pull(root)
-    assert pulling == [
-        ("ci.yml", "data"),
-        ("ci.yml", "pipeline"),
-        ("deploy.yml", "build"),
-        ("monitor.yml", "drift"),
-        ("retrain.yml", "retrain"),
-    ]
+    assert pulling == [("ci.yml", "data"), ("ci.yml", "pipeline")] + (
+        []
+        if llm(answers)
+        else [("deploy.yml", "build"), ("monitor.yml", "drift"), ("retrain.yml", "retrain")]
+    )
     login = {"aws": "aws-actions/configure-aws-credentials", "gcp": "google-github-actions/auth"}
     for name, job_id in pulling:
         steps = workflows(root)[name]["jobs"][job_id]["steps"]
@@ -305,6 +320,9 @@ def test_ci_gates_the_pull_request_against_its_base(rendered):
 
 def test_deploy_goes_through_test_staging_and_approved_production(rendered):
     answers, root = rendered
+    if llm(answers):
+        assert "deploy.yml" not in workflows(root)
+        return
     deploy = workflows(root)["deploy.yml"]
     jobs = deploy["jobs"]
     owner = answers.get("github_owner", "my-org")
@@ -331,7 +349,10 @@ def test_deploy_goes_through_test_staging_and_approved_production(rendered):
 
 
 def test_monitor_starts_retraining_on_drift(rendered):
-    _, root = rendered
+    answers, root = rendered
+    if llm(answers):
+        assert "monitor.yml" not in workflows(root)
+        return
     monitor = workflows(root)["monitor.yml"]
     assert "schedule" in monitor[True] and "workflow_dispatch" in monitor[True]  # `on:` parses as True
     drift = monitor["jobs"]["drift"]
@@ -345,7 +366,10 @@ def test_monitor_starts_retraining_on_drift(rendered):
 
 
 def test_retrain_opens_a_pull_request(rendered):
-    _, root = rendered
+    answers, root = rendered
+    if llm(answers):
+        assert "retrain.yml" not in workflows(root)
+        return
     retrain = workflows(root)["retrain.yml"]["jobs"]["retrain"]
     scripts = [s.get("run", "") for s in retrain["steps"]]
     assert "make retrain" in scripts
@@ -353,9 +377,10 @@ def test_retrain_opens_a_pull_request(rendered):
 
 
 def test_dependabot_watches_actions_python_and_the_image(rendered):
-    _, root = rendered
+    answers, root = rendered
     config = yaml.safe_load((root / ".github/dependabot.yml").read_text())
-    assert {u["package-ecosystem"] for u in config["updates"]} == {"github-actions", "uv", "docker"}
+    image = set() if llm(answers) else {"docker"}  # an llmops project has no Dockerfile yet
+    assert {u["package-ecosystem"] for u in config["updates"]} == {"github-actions", "uv"} | image
 
 
 def codeowners(root: Path) -> dict[str, list[str]]:
@@ -374,16 +399,15 @@ def test_codeowners_route_each_phase_to_its_team(rendered):
     rules = codeowners(root)
     assert rules["*"] == team["team_ml"]
     assert rules["/business/"] == team["team_business"]
-    assert rules["/data/"] == rules[f"/src/{pkg}/data/"] == team["team_data"]
-    assert rules[f"/src/{pkg}/training/"] == team["team_ml"]
-    ops = (
-        "/.github/",
-        "/infra/",
-        "/Dockerfile",
-        "/.dockerignore",
-        f"/src/{pkg}/deployment/",
-        f"/src/{pkg}/monitoring/",
-    )
+    data, model = ("corpus", "llm") if llm(answers) else ("data", "training")
+    assert rules["/data/"] == rules[f"/src/{pkg}/{data}/"] == team["team_data"]
+    assert rules[f"/src/{pkg}/{model}/"] == team["team_ml"]
+    ops = ["/.github/", "/infra/", f"/src/{pkg}/ci/"]
+    if llm(answers):
+        assert rules["/prompts/"] == team["team_ml"]
+        assert not {"/Dockerfile", f"/src/{pkg}/deployment/"} & set(rules)
+    else:
+        ops += ["/Dockerfile", "/.dockerignore", f"/src/{pkg}/deployment/", f"/src/{pkg}/monitoring/"]
     for path in ops:
         assert rules[path] == team["team_ops"], path
     unique = list(dict.fromkeys(team["team_ml"] + team["team_ops"]))

@@ -5,5 +5,4 @@ COMMANDS = {
     "train": ("train", "Model Development: fit the model"),
     "evaluate": ("evaluate", "Model Development: test-split metrics, business gate, MLflow"),
     "plots": ("plots", "Model Development: evaluation plots as one offline page (reports/plots.html)"),
-    "gate": ("compare", "CI: metrics against business/ thresholds and against the base branch"),
 }
