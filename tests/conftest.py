@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 import warnings
 from contextlib import closing
 from pathlib import Path
@@ -65,6 +70,11 @@ src/{pkg}/registry/README.md
 src/{pkg}/registry/__init__.py
 src/{pkg}/registry/promote.py
 src/{pkg}/registry/tracking.py
+src/{pkg}/serving/__init__.py
+src/{pkg}/serving/base.py
+src/{pkg}/serving/loadtest.py
+src/{pkg}/serving/log.py
+src/{pkg}/serving/qa.py
 tests/__init__.py
 tests/conftest.py
 """.split()
@@ -213,6 +223,7 @@ SLOWEST_FIRST = (
     "test_csv_shapes",
     "test_lifecycle",
     "test_llmops",
+    "test_llm_variants",
     "test_container",
     "test_monitoring",
     "test_serving",
@@ -249,3 +260,72 @@ def pytest_collection_modifyitems(config, items):
     rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
     # Stable: within a module, pytest's order (grouped by fixture parameter) is kept.
     items.sort(key=lambda item: rank.get(group_of(item.nodeid).split("[", 1)[0], len(rank)))
+
+
+# A service under test: `make serve` (or another command) on a free port, until stopped.
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(url: str, body: bytes | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def wait_healthy(url: str, timeout: float, exited=lambda: None, output=lambda: "") -> None:
+    """Poll ``url`` until it answers 200; fail with ``output()`` when ``exited()`` says the server
+    stopped (it returns its exit code) or when ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = exited()
+        if code is not None:
+            raise AssertionError(f"the server exited ({code}):\n{output()}")
+        try:
+            if http(url)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"no answer from {url} within {timeout} s:\n{output()}")
+
+
+class RunningService:
+    """`make serve PORT=<free port>` in ``root``, until stopped."""
+
+    def __init__(self, root: Path, env: dict[str, str], command: list[str] | None = None, **extra_env: str):
+        """``command`` (default: the serve command above) is run with ``{port}`` filled in."""
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = root.parent / f"serve-{self.port}.log"
+        command = command or ["make", "serve", "PORT={port}"]
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [part.format(port=self.port) for part in command],
+                cwd=root,
+                env={**env, **extra_env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait(self, timeout: float = 90) -> RunningService:
+        wait_healthy(self.url + "/health", timeout, self.process.poll, self.output)
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text()[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()

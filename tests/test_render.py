@@ -58,8 +58,6 @@ src/{pkg}/deployment/loadtest.py
 src/{pkg}/deployment/model.py
 src/{pkg}/deployment/package.py
 src/{pkg}/deployment/qa.py
-src/{pkg}/deployment/service.py
-src/{pkg}/deployment/sink.py
 src/{pkg}/monitoring/README.md
 src/{pkg}/monitoring/__init__.py
 src/{pkg}/monitoring/drift.py

@@ -7,21 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shlex
 import shutil
-import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .conftest import built_project, render, run
+from .conftest import RunningService, built_project, http, render, run
 
 PKG = "my_ml_project"
 MODEL_NAME = "my-ml-project"
@@ -62,73 +55,7 @@ def project(tmp_path_factory, project_env) -> Path:
     return built_project(tmp_path_factory.mktemp("serving") / "my-ml-project", project_env)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http(url: str, body: bytes | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def wait_healthy(url: str, timeout: float, exited=lambda: None, output=lambda: "") -> None:
-    """Poll ``url`` until it answers 200; fail with ``output()`` when ``exited()`` says the server
-    stopped (it returns its exit code) or when ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        code = exited()
-        if code is not None:
-            raise AssertionError(f"the server exited ({code}):\n{output()}")
-        try:
-            if http(url)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"no answer from {url} within {timeout} s:\n{output()}")
-
-
-class Service:
-    """`make serve PORT=<free port>` in ``root``, until stopped."""
-
-    def __init__(self, root: Path, env: dict[str, str], command: list[str] | None = None, **extra_env: str):
-        """``command`` (default: the serve command above) is run with ``{port}`` filled in."""
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = root.parent / f"serve-{self.port}.log"
-        command = command or ["make", "serve", "PORT={port}"]
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                [part.format(port=self.port) for part in command],
-                cwd=root,
-                env={**env, **extra_env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait(self, timeout: float = 90) -> Service:
-        wait_healthy(self.url + "/health", timeout, self.process.poll, self.output)
-        return self
-
-    def output(self) -> str:
-        return self.log.read_text()[-4000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
+class Service(RunningService):
     def predict(self, payload) -> tuple[int, dict]:
         status, body = http(self.url + "/predict", json.dumps(payload).encode())
         return status, json.loads(body)

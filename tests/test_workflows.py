@@ -46,7 +46,7 @@ COMBINATIONS = {
         "python_version": "3.12",
     },
     "sensitive-feature": {"sensitive_feature": "mean_radius"},
-    "llmops": {"profile": "llmops"},
+    "llmops": {"profile": "llmops", "team_prompts": "@acme/prompt-eng", "team_security": "@acme/security"},
     "llmops-retrieval-s3": {
         "profile": "llmops",
         "llm_parts": ["retrieval"],
@@ -404,8 +404,14 @@ def test_codeowners_route_each_phase_to_its_team(rendered):
     assert rules[f"/src/{pkg}/{model}/"] == team["team_ml"]
     ops = ["/.github/", "/infra/", f"/src/{pkg}/ci/"]
     if llm(answers):
-        assert rules["/prompts/"] == team["team_ml"]
+        assert rules["/prompts/"] == answers.get("team_prompts", "@my-org").split()
+        ops.append(f"/src/{pkg}/chat/")
         assert not {"/Dockerfile", f"/src/{pkg}/deployment/"} & set(rules)
+        if "guardrails" in answers.get("llm_parts", ["guardrails"]):
+            security = answers.get("team_security", "@my-org").split()
+            assert rules["/guardrails/"] == rules[f"/src/{pkg}/guardrails/"] == security
+        else:
+            assert "/guardrails/" not in rules
     else:
         ops += ["/Dockerfile", "/.dockerignore", f"/src/{pkg}/deployment/", f"/src/{pkg}/monitoring/"]
     for path in ops:

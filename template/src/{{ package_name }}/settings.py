@@ -176,6 +176,22 @@ def _models():
         url: str = ""
         top_k: int = Field(gt=0)
 
+    class LlmServing(BaseModel):
+        model_config = strict
+        host: str = "127.0.0.1"
+        port: int = Field(8000, ge=1, le=65535)
+        max_body_bytes: int = Field(1_048_576, gt=0)
+        backend: Literal["application", "upstream"] = "application"
+        model_uri: str = ""
+        upstream_url: str = ""
+        upstream_model: str = ""
+        trace_sample: float = Field(0.0, ge=0, le=1)
+
+    class LlmLoadtest(BaseModel):
+        model_config = strict
+        requests: int = Field(40, ge=1)
+        concurrency: int = Field(4, ge=1)
+
     class LlmParams(BaseModel):
         model_config = strict
         profile: Literal["llmops"]
@@ -191,6 +207,8 @@ def _models():
         finetune: Finetune | None = None
         tracking: Tracking
         paths: dict[str, str]
+        serving: LlmServing = LlmServing()
+        loadtest: LlmLoadtest = LlmLoadtest()
 
     class Ci(BaseModel):
         model_config = strict
@@ -218,6 +236,7 @@ def _models():
         service: dict[str, Any] = {}
         monitoring: Monitoring = Monitoring()
         fairness: Fairness | None = None
+        guardrails: dict[str, Any] = {}
 
     return Params, Kpis, LlmParams
 
@@ -253,6 +272,7 @@ def validate(kind: Literal["params", "kpis"], raw: Any) -> dict[str, Any]:
     if kind == "kpis":  # every bound, whichever gate reads it
         gates.thresholds(raw)
         gates.bounds(raw.get("service"), f"{KPIS_FILE}: service")
+        gates.bounds(raw.get("guardrails"), f"{KPIS_FILE}: guardrails")
         drift = (raw.get("monitoring") or {}).get("drift_share")
         if drift is not None:
             gates.bound(drift, f"{KPIS_FILE}: monitoring.drift_share")

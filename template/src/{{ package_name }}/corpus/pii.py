@@ -4,7 +4,8 @@ Presidio's default set-up downloads a spaCy model; here its NLP engine is a blan
 made in-process, so the recognizers that need no named-entity model work with no download: e-mail
 addresses, phone numbers, credit-card numbers (Luhn-checked), IBANs (checksum), IP addresses,
 US social security numbers and others (``privacy.entities`` in ``params.yaml`` picks them). Names
-of people and places need an NER model: out of scope offline.
+of people and places need an NER model: a spaCy pipeline installed by the project, chosen by name
+(the guardrails policy's ``pii.model``).
 
 One implementation for the whole project: the data contract (``validate``) uses it on training
 data, and the service's input and output rails use it on requests and answers.
@@ -50,8 +51,8 @@ def _without(*names: str):
                 del sys.modules[name]
 
 
-@lru_cache(maxsize=1)
-def _analyzer():
+@lru_cache(maxsize=2)
+def _analyzer(model: str = "blank"):
     with _without("torch", "transformers"):
         import spacy
         import tldextract
@@ -64,19 +65,21 @@ def _analyzer():
 
     class BlankEngine(SpacyNlpEngine):
         def load(self) -> None:
-            self.nlp = {"en": spacy.blank("en")}
+            self.nlp = {"en": spacy.blank("en") if model == "blank" else spacy.load(model)}
 
-    engine = BlankEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    engine = BlankEngine(models=[{"lang_code": "en", "model_name": model}])
     engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(nlp_engine=engine, languages=["en"])
     return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=["en"])
 
 
-def find(text: str, entities=DEFAULT_ENTITIES, min_score: float = 0.4) -> list[Finding]:
-    """Personal data in ``text``: the ``entities`` found with a score of at least ``min_score``."""
+def find(text: str, entities=DEFAULT_ENTITIES, min_score: float = 0.4, model: str = "blank") -> list[Finding]:
+    """Personal data in ``text``: the ``entities`` found with a score of at least ``min_score``.
+    ``model``: ``blank`` (offline, no download), or an installed spaCy pipeline with named-entity
+    recognition (e.g. ``en_core_web_sm``) that adds PERSON, LOCATION and the like."""
     if not text or not text.strip():
         return []
-    results = _analyzer().analyze(text=text, language="en", entities=list(entities))
+    results = _analyzer(model).analyze(text=text, language="en", entities=list(entities))
     found = [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results if r.score >= min_score]
     return sorted(found, key=lambda f: (f.start, -f.score))

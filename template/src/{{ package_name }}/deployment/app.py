@@ -9,7 +9,7 @@
   the wrong type, a value too large for the model's arithmetic) gets 422 with a message naming the
   problem, a body over ``serving.max_body_bytes`` (default 1 MiB) gets 413: bad input never gets a 5xx.
 
-Every served row is appended to the prediction log (``sink.py``). The model is loaded once at
+Every served row is appended to the prediction log (``serving/log.py``). The model is loaded once at
 start-up (``model.py``: packaged files, ``MODEL_DIR``, or ``MODEL_URI`` from the MLflow registry).
 Host and port: ``serving`` in params.yaml, or ``--host``/``--port``.
 """
@@ -17,8 +17,8 @@ Host and port: ``serving`` in params.yaml, or ``--host``/``--port``.
 from typing import Any
 
 from ..config import load_params
+from ..serving.log import PredictionLog, log_dir
 from . import model as model_module
-from .sink import PredictionLog, log_dir
 
 VALUE_BUCKETS = (-1e4, -1e3, -100, -10, -1, 0, 1, 10, 100, 1e3, 1e4)
 
@@ -44,8 +44,8 @@ def _prediction_metrics(served: model_module.ServedModel, registry) -> dict[str,
 
 def create_app(served: model_module.ServedModel | None = None, log: PredictionLog | None = None, params=None):
     """The FastAPI app serving ``served`` (default: ``model.load()``), logging to ``log``: the
-    serving base (``service.py``) with the tabular ``/predict`` route plugged in."""
-    from .service import Refused, ServiceBase
+    serving base (``serving/base.py``) with the tabular ``/predict`` route plugged in."""
+    from ..serving.base import Refused, ServiceBase
 
     params = params if params is not None else load_params()
     served = served if served is not None else model_module.load(params)
@@ -85,28 +85,10 @@ def create_app(served: model_module.ServedModel | None = None, log: PredictionLo
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..cli import parser
-    from ..errors import GateError
+    from ..serving.base import serve
 
-    params = load_params()
-    serving = params.get("serving") or {}
-    options = parser(__doc__, "serve")
-    options.add_argument(
-        "--host", default=str(serving.get("host", "127.0.0.1")), help="default: serving.host"
-    )
-    options.add_argument(
-        "--port", type=int, default=int(serving.get("port", 8000)), help="default: serving.port"
-    )
-    args = options.parse_args(argv)
-    import uvicorn
+    def describe(app, url: str) -> str:
+        served = app.state.served
+        return f"serving {served.source} ({served.task}, {len(served.columns)} columns) on {url}"
 
-    try:
-        app = create_app(params=params)
-    except (FileNotFoundError, ValueError) as error:
-        raise GateError(f"cannot serve: {error}") from error
-    served = app.state.served
-    print(
-        f"serving {served.source} ({served.task}, {len(served.columns)} columns) on http://{args.host}:{args.port}"
-    )
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
-    return 0
+    return serve(__doc__, argv, create_app, describe)

@@ -8,19 +8,12 @@ The p99 latency and the error rate are checked against ``service`` in ``business
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
-import math
-import threading
-import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..config import load_kpis, load_params, path
-from .sink import QA_TRAFFIC, TRAFFIC_HEADER
-
-TIMEOUT_S = 10.0
+from ..serving import loadtest as engine
+from ..serving.loadtest import Client, percentile  # noqa: F401  (QA and the tests use them from here)
 
 
 def held_out_rows(params: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
@@ -32,140 +25,19 @@ def held_out_rows(params: dict[str, Any], limit: int | None = None) -> list[dict
     return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
-class Client:
-    """One keep-alive HTTP connection to the service (reconnects after an error)."""
-
-    def __init__(self, url: str, timeout: float = TIMEOUT_S):
-        parts = urlsplit(url if "://" in url else f"http://{url}")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url!r}")
-        self.prefix = parts.path.rstrip("/")
-        self.kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self.address = (parts.hostname, parts.port, timeout)
-        self.connection = self._connect()
-
-    def _connect(self) -> http.client.HTTPConnection:
-        host, port, timeout = self.address
-        return self.kind(host, port, timeout=timeout)
-
-    def request(
-        self, method: str, route: str, body: bytes | None = None, content_type: str = "application/json"
-    ) -> tuple[int, bytes]:
-        """``(status, body)`` of one request; raises OSError/HTTPException when there is no answer."""
-        headers = {TRAFFIC_HEADER: QA_TRAFFIC}  # not production traffic: monitoring leaves it out
-        if body is not None:
-            headers["Content-Type"] = content_type
-        try:
-            self.connection.request(method, self.prefix + route, body=body, headers=headers)
-            response = self.connection.getresponse()
-            return response.status, response.read()
-        except (OSError, http.client.HTTPException):
-            self.close()
-            self.connection = self._connect()
-            raise
-
-    def post_json(self, route: str, payload: Any) -> tuple[int, bytes]:
-        return self.request("POST", route, json.dumps(payload).encode())
-
-    def close(self) -> None:
-        self.connection.close()
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile ``q`` (0-100) of ``values``."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
 def row_requests(rows: list[dict[str, Any]]) -> list[bytes]:
     """The tabular service's request generator: one held-out row per POST /predict body."""
     return [json.dumps({"instances": [row]}).encode() for row in rows]
 
 
 def run_load(
-    url: str,
-    payloads: list[dict[str, Any]] | list[bytes],
-    requests: int,
-    concurrency: int,
-    warmup: int = 1,
-    route: str = "/predict",
+    url: str, payloads: list[dict[str, Any]] | list[bytes], requests: int, concurrency: int, **options
 ) -> dict[str, Any]:
-    """POST ``requests`` bodies to ``route`` from ``concurrency`` threads; raw measurements.
-
-    ``payloads``: request bodies (bytes, sent in turn), or rows for ``row_requests``. Any service
-    plugs in its route and its own generator of bodies. Each thread first sends ``warmup``
-    unmeasured requests (so connection set-up and a lazily loaded model do not count), then takes
-    request numbers from a shared counter until all are sent.
-    """
-    if not payloads:
+    """The shared load test (``serving/loadtest.py``) with held-out rows (or ready bodies)."""
+    bodies = payloads if payloads and isinstance(payloads[0], bytes) else row_requests(payloads)
+    if not bodies:
         raise ValueError("no requests to send: the held-out file is empty")
-    if requests < 1 or concurrency < 1:
-        raise ValueError("loadtest.requests and loadtest.concurrency must be at least 1")
-    concurrency = min(concurrency, requests)
-    # encoded before timing
-    bodies = list(payloads) if isinstance(payloads[0], bytes) else row_requests(payloads)
-    latencies: list[float] = []
-    failures: dict[str, int] = {}
-    lock = threading.Lock()
-    counter = iter(range(requests))
-    ready = threading.Barrier(concurrency + 1)
-
-    def worker(client: Client) -> None:
-        try:
-            try:
-                for _ in range(warmup):
-                    with contextlib.suppress(OSError, http.client.HTTPException):
-                        client.request("POST", route, bodies[0])
-            finally:
-                ready.wait()  # whatever happened, never leave the others waiting
-            while True:
-                with lock:
-                    number = next(counter, None)
-                if number is None:
-                    return
-                body = bodies[number % len(bodies)]
-                start = time.perf_counter()
-                try:
-                    status, _ = client.request("POST", route, body)
-                    failure = None if 200 <= status < 300 else f"HTTP {status}"
-                except (OSError, http.client.HTTPException) as error:
-                    failure = type(error).__name__
-                elapsed = (time.perf_counter() - start) * 1000
-                with lock:
-                    latencies.append(elapsed)
-                    if failure:
-                        failures[failure] = failures.get(failure, 0) + 1
-        finally:
-            client.close()
-
-    clients = [Client(url) for _ in range(concurrency)]  # a bad URL fails here, before any thread
-    threads = [threading.Thread(target=worker, args=(client,), daemon=True) for client in clients]
-    for thread in threads:
-        thread.start()
-    ready.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
-    if not latencies:
-        raise RuntimeError(f"the load test against {url} sent no request")
-    errors = sum(failures.values())
-    return {
-        "url": url,
-        "requests": len(latencies),
-        "concurrency": concurrency,
-        "duration_s": round(wall, 3),
-        "requests_per_s": round(len(latencies) / wall, 1) if wall > 0 else None,
-        "latency_ms": {
-            name: round(percentile(latencies, q), 2)
-            for name, q in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
-        },
-        "errors": errors,
-        "error_rate": round(errors / len(latencies), 4),
-        "failures": failures,
-    }
+    return engine.run_load(url, bodies, requests, concurrency, **options)
 
 
 def check(result: dict[str, Any], kpis: dict[str, Any]) -> list[dict[str, Any]]:

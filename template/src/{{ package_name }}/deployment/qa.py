@@ -16,20 +16,16 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import reports
 from ..config import load_kpis, load_params, path
 from ..errors import GateError
+from ..serving.qa import check as _check
+from ..serving.qa import conclude, new_report, to_markdown
 from . import loadtest
 
 ONLINE_ROWS = 5
-
-
-def _check(name: str, passed: bool, detail: str) -> dict[str, Any]:
-    return {"check": name, "passed": bool(passed), "detail": detail}
 
 
 def _json(body: bytes) -> Any:
@@ -224,7 +220,7 @@ def run_qa(
     rows = loadtest.held_out_rows(params)
     if not rows:
         raise GateError(f"{params['paths']['test']} has no rows: run the pipeline first (make repro)")
-    report: dict[str, Any] = {"url": url, "checked_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    report: dict[str, Any] = new_report(url)
     checks: list[dict[str, Any]] = []
     run = Run(url, params, kpis, rows, loadtest.Client(url), report)
     try:
@@ -243,40 +239,11 @@ def run_qa(
     return report
 
 
-def to_markdown(report: dict[str, Any]) -> str:
-    lines = [
-        f"### Deployment QA of `{report['url']}`",
-        "",
-        "| check | result | detail |",
-        "|---|---|---|",
-    ]
-    for check in report["checks"]:
-        detail = check["detail"].replace("|", "\\|")
-        lines.append(f"| {check['check']} | {'pass' if check['passed'] else '**FAIL**'} | {detail} |")
-    load = report.get("loadtest")
-    if load:
-        latency = load["latency_ms"]
-        lines += [
-            "",
-            "| load test | p50 ms | p95 ms | p99 ms | req/s | error rate |",
-            "|---|---:|---:|---:|---:|---:|",
-            f"| {load['requests']} requests, concurrency {load['concurrency']} | {latency['p50']} "
-            f"| {latency['p95']} | {latency['p99']} | {load['requests_per_s']} | {load['error_rate']:.2%} |",
-        ]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    from ..cli import parser
+    from ..serving.qa import options as qa_options
 
     params = load_params()
-    serving = params.get("serving") or {}
-    options = parser(__doc__, "qa")
-    options.add_argument(
-        "--url",
-        default=f"http://{serving.get('host', '127.0.0.1')}:{serving.get('port', 8000)}",
-        help="the running service (default: serving.host and serving.port in params.yaml)",
-    )
+    options = qa_options(__doc__, params)
     options.add_argument("--no-batch", action="store_true", help="skip the batch-scoring check")
     args = options.parse_args(argv)
     kpis = load_kpis()
@@ -286,10 +253,4 @@ def main(argv: list[str] | None = None) -> int:
     table = to_markdown(report)
     if report.get("fairness", {}).get("configured"):
         table += "\n" + fairness.to_markdown(report["fairness"])
-    reports.publish(path(params, "qa"), report, table)
-    failed = [c for c in report["checks"] if not c["passed"]]
-    if failed:
-        lines = "\n".join(f"  - {c['check']}: {c['detail']}" for c in failed)
-        raise GateError(f"{len(failed)} of {len(report['checks'])} QA checks failed:\n{lines}")
-    print(f"QA passed ({len(report['checks'])} checks); report written to {params['paths']['qa']}")
-    return 0
+    return conclude(report, params, table)

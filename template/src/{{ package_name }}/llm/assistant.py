@@ -66,11 +66,13 @@ def from_project(
 ) -> Assistant:
     """The project's assistant: ``adapter`` True for the fine-tuned one (when there is one), None for
     the base model alone, or a folder; ``generate`` False for one that only formats prompts."""
-    from .index import open_index
-
     root = root or project_root()
     template = prompt_templates.templates(root)[PROMPT]
-    retriever = open_index(params, root) if params.get("retrieval") else None
+    retriever = None
+    if params.get("retrieval"):
+        from .index import open_index
+
+        retriever = open_index(params, root)
     top_k = int((params.get("retrieval") or {}).get("top_k", 0))
     generator = None
     if generate:

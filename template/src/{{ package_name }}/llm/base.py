@@ -147,6 +147,12 @@ def load(params: dict[str, Any], root: Path | None = None):
     return Tokenizer.from_file(str(path(params, "base", root) / TOKENIZER_FILE))
 
 
+def token_counter(params: dict[str, Any], root: Path | None = None):
+    """``count(text)``: the number of tokens of ``text`` by the base model's tokenizer (no torch)."""
+    tokenizer = load(params, root)
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
     from ..corpus.collect import read_jsonl

@@ -112,6 +112,54 @@ class LocalGenerator:
                 count += tokens
         return round(math.exp(total / max(count, 1)), 6)
 
+    def stream(
+        self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
+    ):
+        """The answer to one prompt in pieces, as the model writes it (a worker thread generates);
+        ``usage["tokens"]`` is then the number of tokens generated."""
+        import threading
+
+        import torch
+        from transformers import TextIteratorStreamer
+
+        tokenizer, settings = self.tokenizer, self.generation
+        temperature = float(settings.get("temperature", 0.0) if temperature is None else temperature)
+        options = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        batch = tokenizer([as_text(tokenizer, prompt)], return_tensors="pt", add_special_tokens=False)
+        batch = {k: v.to(self.model.device) for k, v in batch.items()}
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                with torch.no_grad():
+                    out = self.model.generate(
+                        **batch,
+                        max_new_tokens=int(max_new_tokens or settings["max_new_tokens"]),
+                        pad_token_id=tokenizer.pad_token_id,
+                        eos_token_id=tokenizer.eos_token_id,
+                        streamer=streamer,
+                        **options,
+                    )
+                result["tokens"] = int(out.shape[1] - batch["input_ids"].shape[1])
+            except Exception as error:  # handed to the reader below
+                result["error"] = error
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        for piece in streamer:
+            if piece:
+                yield piece
+        worker.join()
+        if "error" in result:
+            raise result["error"]
+        if usage is not None:
+            usage["tokens"] = result.get("tokens", 0)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def _generate(self, prompts: list[str]) -> list[str]:
         import torch
 
@@ -151,6 +199,42 @@ class EndpointGenerator:
 
     def __call__(self, prompts: list[str], adapter: bool = True) -> list[str]:
         return [self._one(p) for p in prompts]
+
+    def stream(
+        self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
+    ):
+        """The answer to one prompt in pieces, streamed from the server through the ``openai`` client;
+        ``usage["tokens"]`` is then the server's count of generated tokens (when it sends one)."""
+        from openai import OpenAI, OpenAIError
+
+        client = getattr(self, "_client", None)
+        if client is None:
+            base_url = self.url.removesuffix("/chat/completions")
+            key = os.environ.get("OPENAI_API_KEY") or "none"
+            client = self._client = OpenAI(
+                base_url=base_url, api_key=key, timeout=self.timeout, max_retries=1
+            )
+        try:
+            chunks = client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "user", "content": prompt}],
+                max_tokens=int(max_new_tokens or self.generation["max_new_tokens"]),
+                temperature=float(
+                    self.generation.get("temperature", 0.0) if temperature is None else temperature
+                ),
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            for chunk in chunks:
+                if chunk.usage is not None and usage is not None:
+                    usage["tokens"] = int(chunk.usage.completion_tokens or 0)
+                for choice in chunk.choices:
+                    if choice.delta is not None and choice.delta.content:
+                        yield choice.delta.content
+        except OpenAIError as error:
+            raise GateError(
+                f"the upstream server {self.url} failed: {type(error).__name__}: {error}"
+            ) from None
 
     def _one(self, prompt: str) -> str:
         import urllib.error

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .embed import STOPWORDS, WORD
+from .words import STOPWORDS, WORD
 
 METRICS = ("rouge_l", "bleu", "faithfulness")
 

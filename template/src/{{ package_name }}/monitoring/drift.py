@@ -18,8 +18,8 @@ from typing import Any
 
 from .. import reports
 from ..config import load_kpis, load_params, path, project_root
-from ..deployment.sink import read_log
 from ..errors import GateError
+from ..serving.log import read_log
 
 EXTREME = 1e9  # a logged value beyond this many times the training data's largest is left out
 
@@ -92,7 +92,7 @@ def current_data(params: dict[str, Any], source: str | None, days: int | None):
     """The production inputs: ``(frame, description)``; a CSV file or a prediction-log directory."""
     import pandas as pd
 
-    from ..deployment.sink import log_dir  # PREDICTION_LOG_DIR, else paths.predictions
+    from ..serving.log import log_dir  # PREDICTION_LOG_DIR, else paths.predictions
 
     root = project_root()
     location = Path(source) if source else log_dir(params)

@@ -1,9 +1,10 @@
-"""The prediction log: one JSON line per served row, one file per UTC day.
+"""The request log: one JSON line per served row (or chat request), one file per UTC day.
 
 ``<dir>/<YYYY-MM-DD>.jsonl``, lines ``{"ts": "<ISO-8601 UTC>", "inputs": {column: value, ...},
 "prediction": value}``, plus ``"traffic": "qa"`` for rows sent by QA and the load test (requests with
 the header ``X-Traffic: qa``): monitoring leaves those out, so a deployment's own checks never look
-like production drift. The directory is ``PREDICTION_LOG_DIR`` when set, else ``paths.predictions``.
+like production drift. The directory is ``PREDICTION_LOG_DIR`` when set, else ``paths.predictions``
+(an LLM service: ``paths.requests``, lines written by ``write_records``).
 Monitoring (``drift``) reads the ``inputs`` of these lines as production data, through ``read_log``
 below: this module is the one that knows the format.
 
@@ -29,7 +30,8 @@ def log_dir(params: dict[str, Any] | None = None) -> Path:
     configured = os.environ.get("PREDICTION_LOG_DIR")
     if configured:
         return Path(configured)
-    return path(params if params is not None else load_params(), "predictions")
+    params = params if params is not None else load_params()
+    return path(params, "requests" if "requests" in params["paths"] else "predictions")
 
 
 class PredictionLog:
@@ -56,7 +58,18 @@ class PredictionLog:
             head + dumps(row) + b', "prediction": ' + dumps(prediction) + tail
             for row, prediction in zip(rows, predictions, strict=True)
         )
-        day = stamp[:10]
+        self._append(stamp[:10], data)
+
+    def write_records(self, records: list[dict[str, Any]], traffic: str | None = None) -> None:
+        """Append one line per record: ``{"ts", **record}`` (a service that logs more than rows and
+        predictions, e.g. a chat request with its answer), marked like ``write``'s."""
+        now = datetime.now(UTC)
+        stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        mark = {} if traffic is None else {"traffic": traffic}
+        data = b"".join(self._dumps({"ts": stamp, **record, **mark}) + b"\n" for record in records)
+        self._append(stamp[:10], data)
+
+    def _append(self, day: str, data: bytes) -> None:
         with self._lock:
             if day != self._day or self._handle is None:
                 self._open(day)
@@ -77,35 +90,42 @@ class PredictionLog:
                 self._handle, self._day = None, None
 
 
+def read_records(directory: Path, days: int | None = None, now: datetime | None = None):
+    """Every log line under ``directory`` (``*.jsonl``) as a dict, optionally only those of the last
+    ``days`` days, never the lines of QA traffic. Returns ``(records, skipped_lines, qa_lines)``."""
+    since = (now or datetime.now(UTC)) - timedelta(days=days) if days is not None else None
+    records, skipped, qa = [], 0, 0
+    for file in sorted(Path(directory).rglob("*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if since is not None and _timestamp(record["ts"]) < since:
+                    continue
+            except (ValueError, KeyError, TypeError, AttributeError):
+                skipped += 1
+                continue
+            if not isinstance(record, dict):
+                skipped += 1
+            elif record.get("traffic") == QA_TRAFFIC:
+                qa += 1
+            else:
+                records.append(record)
+    return records, skipped, qa
+
+
 def read_log(directory: Path, days: int | None = None, now: datetime | None = None):
     """The ``inputs`` of every prediction-log line under ``directory`` (``*.jsonl``), one row per line,
     optionally only the lines of the last ``days`` days, never the lines of QA traffic (their count is
     in ``frame.attrs["qa_rows"]``). Returns ``(frame, skipped_lines)``."""
     import pandas as pd
 
-    since = (now or datetime.now(UTC)) - timedelta(days=days) if days is not None else None
-    rows, skipped, qa = [], 0, 0
-    for file in sorted(directory.rglob("*.jsonl")):
-        for line in file.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                inputs = record["inputs"]
-                if since is not None and _timestamp(record["ts"]) < since:
-                    continue
-            except (ValueError, KeyError, TypeError):
-                skipped += 1
-                continue
-            if isinstance(inputs, dict) and record.get("traffic") == QA_TRAFFIC:
-                qa += 1
-            elif isinstance(inputs, dict):
-                rows.append(inputs)
-            else:
-                skipped += 1
+    records, skipped, qa = read_records(directory, days, now)
+    rows = [r["inputs"] for r in records if isinstance(r.get("inputs"), dict)]
     frame = pd.DataFrame(rows)
     frame.attrs["qa_rows"] = qa
-    return frame, skipped
+    return frame, skipped + len(records) - len(rows)
 
 
 def _timestamp(text: str) -> datetime:

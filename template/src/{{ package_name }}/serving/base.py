@@ -6,9 +6,12 @@
   own series to ``registry``;
 - ``post(path, handle, schema)``: a JSON POST route. ``handle(body, traffic)`` gets the raw body
   (refused with 413 past ``serving.max_body_bytes``, default 1 MiB, a chunked body counted as it
-  arrives) and the ``X-Traffic`` header, and returns the answer's payload or raises ``Refused``
-  (a 4xx with a message); any other exception is a 500 that names it. Answers are counted and timed;
-- the prediction log is closed when the app stops.
+  arrives) and the ``X-Traffic`` header, and returns the answer's payload, or a ``Stream`` of
+  server-sent events, or raises ``Refused`` (a 4xx with a message); any other exception is a 500
+  that names it. Answers are counted and timed. ``threaded=True`` runs a slow handler (and its
+  stream) in a worker thread, so health and metrics answer meanwhile; ``error`` shapes the body of
+  a refusal (default ``{"detail": ...}``);
+- the request log is closed when the app stops.
 
 Speed: a POST route is answered straight from the ASGI call (orjson in, orjson out), before
 FastAPI's routing and middleware, which cost more than the model's own work on a small model; the
@@ -19,11 +22,12 @@ import logging
 import time
 from typing import Any
 
-from .sink import TRAFFIC_HEADER
+from .log import TRAFFIC_HEADER
 
 MAX_BODY_BYTES = 1_048_576
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-STATUSES = (200, 413, 422, 500)
+STATUSES = (200, 400, 404, 413, 422, 500)
+EVENT_STREAM = "text/event-stream"
 logger = logging.getLogger(__name__)
 _TRAFFIC = TRAFFIC_HEADER.lower().encode()  # ASGI header names are lower-case bytes
 
@@ -36,11 +40,26 @@ class Refused(Exception):
         self.kind, self.status, self.detail = kind, status, detail
 
 
+class Stream:
+    """A streamed answer: ``events`` yields JSON-ready payloads, each sent as one server-sent event
+    (``data: <json>``), then ``data: [DONE]``. An exception while streaming ends the stream with an
+    ``error`` event (the status line is already sent); ``on_error`` shapes it."""
+
+    def __init__(self, events, on_error=None):
+        self.events, self.on_error = iter(events), on_error
+
+
+def _plain_error(kind: str, status: int, detail: str, param: str | None = None) -> dict[str, Any]:
+    return {"detail": detail}
+
+
 class ServiceBase:
     """A FastAPI app with health, metrics, body limit and timing; ``route`` names the main route
     (``predict``: the series are ``predict_requests``, ``predict_latency_seconds``, ``predict_errors``)."""
 
-    def __init__(self, title: str, source: str, log, params: dict[str, Any], route: str = "predict"):
+    def __init__(
+        self, title: str, source: str, log, params: dict[str, Any], route: str = "predict", error=None
+    ):
         from contextlib import asynccontextmanager
 
         import orjson
@@ -78,6 +97,7 @@ class ServiceBase:
         self._too_large = (
             f"the body is larger than {self.max_body} bytes (serving.max_body_bytes): send less per request"
         )
+        self._error = error or _plain_error
         posts: dict[str, Any] = {}
         self._posts = posts
         base = self
@@ -105,12 +125,12 @@ class ServiceBase:
         async def prometheus() -> Response:
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    def post(self, path: str, handle, schema: dict[str, Any]) -> None:
-        """Plug in a JSON POST route: ``handle(body: bytes, traffic: str | None) -> payload``."""
+    def post(self, path: str, handle, schema: dict[str, Any], threaded: bool = False) -> None:
+        """Plug in a JSON POST route: ``handle(body: bytes, traffic: str | None) -> payload | Stream``."""
         from fastapi import Request
-        from fastapi.responses import Response
+        from fastapi.responses import Response, StreamingResponse
 
-        self._posts[path] = handle
+        self._posts[path] = (handle, threaded)
         extra = {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
         # What /docs shows; requests reach it only when the app is mounted under a prefix.
@@ -119,10 +139,21 @@ class ServiceBase:
             start = time.perf_counter()
             declared = request.headers.get("content-length", "")
             body = None if declared.isdigit() and int(declared) > self.max_body else await request.body()
-            status, payload = self._respond(handle, body, request.headers.get(TRAFFIC_HEADER), start)
+            traffic = request.headers.get(TRAFFIC_HEADER)
+            status, payload = await self._answer(handle, threaded, body, traffic, start)
+            if isinstance(payload, Stream):
+                return StreamingResponse(self._events(payload, start), media_type=EVENT_STREAM)
             return Response(payload, status_code=status, media_type="application/json")
 
-    async def _serve(self, handle, scope, receive, send) -> None:
+    async def _answer(self, handle, threaded: bool, body, traffic, start: float):
+        if not threaded:
+            return self._respond(handle, body, traffic, start)
+        from anyio import to_thread
+
+        return await to_thread.run_sync(self._respond, handle, body, traffic, start)
+
+    async def _serve(self, route, scope, receive, send) -> None:
+        handle, threaded = route
         start = time.perf_counter()
         declared, traffic = b"", None
         for name, value in scope["headers"]:
@@ -143,29 +174,96 @@ class ServiceBase:
                 if not message.get("more_body"):
                     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                     break
-        status, payload = self._respond(handle, body, traffic, start)
+        status, payload = await self._answer(handle, threaded, body, traffic, start)
+        if isinstance(payload, Stream):
+            headers = [(b"content-type", EVENT_STREAM.encode()), (b"cache-control", b"no-cache")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            async for event in self._events(payload, start, threaded):
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            return
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-    def _respond(self, handle, body: bytes | None, traffic: str | None, start: float) -> tuple[int, bytes]:
-        """Run ``handle`` on a body (None: over the limit) and count, time and encode its answer."""
+    async def _events(self, stream: Stream, start: float, threaded: bool = True):
+        """The stream's server-sent events, each event's work in a worker thread when ``threaded``."""
+        from anyio import to_thread
+
+        done = object()
+        while True:
+            try:
+                if threaded:
+                    event = await to_thread.run_sync(next, stream.events, done)
+                else:
+                    event = next(stream.events, done)
+            except Exception as error:  # the status line is out: the error goes in the stream
+                logger.exception("stream failed")
+                self.errors.labels("model").inc()
+                detail = f"the model failed: {type(error).__name__}: {error}"
+                shaped = (stream.on_error or self._error)("model", 500, detail)
+                yield b"data: " + self._dumps(shaped) + b"\n\n"
+                break
+            if event is done:
+                yield b"data: [DONE]\n\n"
+                break
+            yield b"data: " + self._dumps(event) + b"\n\n"
+        self._latency.observe(time.perf_counter() - start)
+
+    def _respond(self, handle, body: bytes | None, traffic: str | None, start: float):
+        """Run ``handle`` on a body (None: over the limit) and count, time and encode its answer
+        (a ``Stream`` is counted now and timed when it ends)."""
         if body is None:
-            status, answer = 413, {"detail": self._too_large}
+            status, answer = 413, self._error("too_large", 413, self._too_large)
             self.errors.labels("too_large").inc()
         else:
             try:
                 status, answer = 200, handle(body, traffic)
             except Refused as refused:
-                status, answer = refused.status, {"detail": refused.detail}
+                param = getattr(refused, "param", None)
+                status, answer = (
+                    refused.status,
+                    self._error(refused.kind, refused.status, refused.detail, param),
+                )
                 self.errors.labels(refused.kind).inc()
             except Exception as error:  # the model itself failed: say so, count it
                 logger.exception("request failed")
-                status, answer = 500, {"detail": f"the model failed: {type(error).__name__}: {error}"}
+                detail = f"the model failed: {type(error).__name__}: {error}"
+                status, answer = 500, self._error("model", 500, detail)
                 self.errors.labels("model").inc()
         counter = self._by_status.get(status)
         if counter is not None:
             counter.inc()
+        if isinstance(answer, Stream):
+            return status, answer
         payload = self._dumps(answer)
         self._latency.observe(time.perf_counter() - start)
         return status, payload
+
+
+def serve(doc: str | None, argv: list[str] | None, create_app, describe) -> int:
+    """The ``serve`` command of a profile: ``--host``/``--port`` (defaults: ``serving`` in
+    params.yaml), ``create_app(params=...)``, one line from ``describe(app, url)``, then uvicorn."""
+    from ..cli import parser
+    from ..config import load_params
+    from ..errors import GateError
+
+    params = load_params()
+    serving = params.get("serving") or {}
+    options = parser(doc, "serve")
+    options.add_argument(
+        "--host", default=str(serving.get("host", "127.0.0.1")), help="default: serving.host"
+    )
+    options.add_argument(
+        "--port", type=int, default=int(serving.get("port", 8000)), help="default: serving.port"
+    )
+    args = options.parse_args(argv)
+    import uvicorn
+
+    try:
+        app = create_app(params=params)
+    except (FileNotFoundError, ValueError) as error:
+        raise GateError(f"cannot serve: {error}") from error
+    print(describe(app, f"http://{args.host}:{args.port}"))
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
+    return 0
