@@ -34,8 +34,8 @@ demo: env ## Render the template with defaults into $(DEMO) and run it end to en
 	@echo "make setup (package installation log: $(DEMO).setup.log)"
 	@$(DEMO_ENV) $(MAKE) --no-print-directory -C $(DEMO) setup >$(DEMO).setup.log 2>&1 || { tail -40 $(DEMO).setup.log; exit 1; }
 ifeq ($(PROFILE),llmops)
-	$(DEMO_ENV) $(MAKE) --no-print-directory -C $(DEMO) repro
-	@echo "The llmops demo ran its pipeline offline on the tiny base model: reports in $(DEMO)/reports/, runs in MLflow (make -C $(DEMO) ui)."
+	$(DEMO_ENV) $(MAKE) --no-print-directory -C $(DEMO) repro promote
+	bash scripts/demo-chat.sh $(DEMO)
 else
 	$(MAKE) --no-print-directory -C $(DEMO) repro promote
 	bash scripts/demo-delivery.sh $(DEMO)

@@ -35,6 +35,8 @@ src/{pkg}/chat/costs.py
 src/{pkg}/chat/protocol.py
 src/{pkg}/chat/qa.py
 src/{pkg}/corpus/README.md
+src/{pkg}/monitoring/queries.py
+tests/test_query_drift.py
 src/{pkg}/corpus/__init__.py
 src/{pkg}/corpus/collect.py
 src/{pkg}/corpus/pii.py
@@ -86,7 +88,11 @@ TABULAR_ONLY = ("scikit-learn", "evidently", "fairlearn", "joblib")
 
 
 def expected(parts: list[str], pkg: str = "my_ml_project") -> set[str]:
-    names = [*CORE_FILES, "LICENSE", *LLM_FILES, ".github/workflows/README.md", ".github/workflows/ci.yml"]
+    workflows = [
+        f".github/workflows/{name}" for name in ("README.md", "ci.yml", "monitor.yml", "retrain.yml")
+    ]
+    shared = [*workflows, "src/{pkg}/monitoring/README.md", "src/{pkg}/monitoring/__init__.py"]
+    names = [*CORE_FILES, "LICENSE", *LLM_FILES, *shared]
     names += (RETRIEVAL_FILES if "retrieval" in parts else []) + (
         FINETUNING_FILES if "finetuning" in parts else []
     )
@@ -146,7 +152,7 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
     assert ("baseline_margin" in kpis) == ("finetuning" in parts)
     main = (root / "src/my_ml_project/__main__.py").read_text()
     rails = ' "guardrails",' if "guardrails" in parts else ""
-    assert f'PHASES = ("corpus", "llm",{rails} "ci", "registry", "chat")' in main
+    assert f'PHASES = ("corpus", "llm",{rails} "ci", "registry", "chat", "monitoring")' in main
     # CI installs the torch build the workflow names; fine-tuning may move to a GPU runner
     ci = yaml.safe_load((root / ".github/workflows/ci.yml").read_text())
     assert ci["env"]["TORCH"] == "cpu"
@@ -386,7 +392,15 @@ def test_make_serve_answers_from_the_champion_in_the_registry(llm_project, llm_e
         for line in file.read_text().splitlines()
     ]
     assert [r["blocked"] for r in logged[-3:]] == [None, None, "injection"]
-    assert not run(["git", "status", "--porcelain"], root, llm_env).stdout.strip()  # logs/ is ignored
+    # Monitoring reads that log: one request in three blocked crosses guardrail_trigger_rate (max 0.2)
+    outputs = root.parent / "github-output"
+    monitored = run(["make", "drift"], root, {**llm_env, "GITHUB_OUTPUT": str(outputs)})
+    assert "crossed the limit: RETRAIN" in monitored.stdout, monitored.stdout
+    assert "retrain=true" in outputs.read_text()
+    verdict = json.loads((root / "reports/drift.json").read_text())
+    assert verdict["requests"] == 3 and verdict["guardrail_trigger_rate"] == round(1 / 3, 4)
+    assert "guardrail_trigger_rate" in verdict["crossed"]
+    assert not run(["git", "status", "--porcelain"], root, llm_env).stdout.strip()  # logs, reports ignored
 
 
 @pytest.mark.slow

@@ -27,8 +27,8 @@ from .conftest import REPO_ROOT, render, run
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml")
-# An llmops project has no service yet: its CI gates the pipeline, and promote moves the registry alias.
-LLM_WORKFLOWS = ("ci.yml",)
+# An llmops project has no serving image yet: no deploy.yml; promote moves the registry alias.
+LLM_WORKFLOWS = ("ci.yml", "monitor.yml", "retrain.yml")
 CI_JOB_NAMES = ["Lint and tests", "Data checks", "Pipeline and quality gate"]
 TEAMS = {
     "team_business": "@acme/analysts",
@@ -170,7 +170,7 @@ def test_every_make_target_a_step_calls_exists(rendered):
             assert "${{" not in script, f"{name}/{job_id}: expression inside run: {script!r}"
             assert "python" not in script, f"{name}/{job_id}: inline Python instead of a make target"
             called |= set(MAKE_CALL.findall(script))
-    delivery = set() if llm(answers) else {"image", "qa", "promote", "drift", "retrain"}
+    delivery = {"drift", "retrain"} | (set() if llm(answers) else {"image", "qa", "promote"})
     assert called >= {"test", "validate", "repro", "gate"} | delivery
     assert called <= targets, f"steps call make targets the Makefile lacks: {called - targets}"
 
@@ -229,16 +229,18 @@ def test_least_privilege_and_no_persisted_credentials(rendered):
     oidc = {(name, job_id, "id-token") for name, job_id in jobs_that_pull(root)} if cloud(answers) else set()
     assert (
         write
-        == (
+        == {
+            ("monitor.yml", "retrain", "actions"),
+            ("retrain.yml", "retrain", "contents"),
+            ("retrain.yml", "retrain", "pull-requests"),
+        }
+        | (
             set()
             if llm(answers)
             else {
                 ("deploy.yml", "build", "packages"),
                 ("deploy.yml", "staging", "packages"),
                 ("deploy.yml", "production", "packages"),
-                ("monitor.yml", "retrain", "actions"),
-                ("retrain.yml", "retrain", "contents"),
-                ("retrain.yml", "retrain", "pull-requests"),
             }
         )
         | oidc
@@ -268,11 +270,11 @@ def jobs_that_pull(root: Path) -> list[tuple[str, str]]:
 def test_cloud_remotes_log_in_through_oidc_before_pulling(rendered):
     answers, root = rendered
     pulling = jobs_that_pull(root)
-    assert pulling == [("ci.yml", "data"), ("ci.yml", "pipeline")] + (
-        []
-        if llm(answers)
-        else [("deploy.yml", "build"), ("monitor.yml", "drift"), ("retrain.yml", "retrain")]
-    )
+    delivery = [] if llm(answers) else [("deploy.yml", "build")]
+    assert pulling == [("ci.yml", "data"), ("ci.yml", "pipeline"), *delivery] + [
+        ("monitor.yml", "drift"),
+        ("retrain.yml", "retrain"),
+    ]
     login = {"aws": "aws-actions/configure-aws-credentials", "gcp": "google-github-actions/auth"}
     for name, job_id in pulling:
         steps = workflows(root)[name]["jobs"][job_id]["steps"]
@@ -350,15 +352,13 @@ def test_deploy_goes_through_test_staging_and_approved_production(rendered):
 
 def test_monitor_starts_retraining_on_drift(rendered):
     answers, root = rendered
-    if llm(answers):
-        assert "monitor.yml" not in workflows(root)
-        return
     monitor = workflows(root)["monitor.yml"]
     assert "schedule" in monitor[True] and "workflow_dispatch" in monitor[True]  # `on:` parses as True
     drift = monitor["jobs"]["drift"]
     assert drift["outputs"]["retrain"] == "${{ steps.drift.outputs.retrain }}"
     assert any(s.get("id") == "drift" and s["run"] == "make drift" for s in drift["steps"])
-    assert any("reports/drift.html" in s.get("with", {}).get("path", "") for s in drift["steps"])
+    report = "reports/drift.json" if llm(answers) else "reports/drift.html"
+    assert any(report in s.get("with", {}).get("path", "") for s in drift["steps"])
     retrain = monitor["jobs"]["retrain"]
     assert "needs.drift.outputs.retrain == 'true'" in retrain["if"]
     assert retrain["steps"][-1]["run"].startswith("gh workflow run retrain.yml")
@@ -367,9 +367,6 @@ def test_monitor_starts_retraining_on_drift(rendered):
 
 def test_retrain_opens_a_pull_request(rendered):
     answers, root = rendered
-    if llm(answers):
-        assert "retrain.yml" not in workflows(root)
-        return
     retrain = workflows(root)["retrain.yml"]["jobs"]["retrain"]
     scripts = [s.get("run", "") for s in retrain["steps"]]
     assert "make retrain" in scripts
