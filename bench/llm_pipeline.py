@@ -26,7 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from run import BIN, IMPORT_LINE, OUTPUTS, REPO, Bench, machine, package_name  # noqa: E402
 from torch_index import local_index  # noqa: E402
 
-STAGES = ("collect", "validate", "split", "base", "chunk", "prompts", "index", "finetune", "evaluate", "guardrails")
+STAGES = (
+    "collect",
+    "validate",
+    "split",
+    "base",
+    "chunk",
+    "prompts",
+    "index",
+    "finetune",
+    "evaluate",
+    "guardrails",
+)
 TARGET = 60.0
 
 

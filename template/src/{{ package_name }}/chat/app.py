@@ -99,7 +99,8 @@ class Chat:
     def finish(self, question: str, answer: str, contexts, prompt_tokens: int, generated: int, blocked=None):
         """Metrics, the request log and the trace of an answered (or blocked) request."""
         service, latency = self.service, time.perf_counter() - self.start
-        answer_tokens = generated or (service.backend.count_tokens(answer) if answer else 0)
+        # a blocked request generated nothing: no tokens, no cost
+        answer_tokens = generated or (service.backend.count_tokens(answer) if answer and not blocked else 0)
         spent = service.cost(prompt_tokens, answer_tokens)
         metrics = service.metrics
         metrics.tokens.labels("input").inc(prompt_tokens)
