@@ -175,7 +175,11 @@ class ChatService:
         prompt, contexts = self.backend.prompt(question)
         prompt_tokens = self.backend.count_tokens(prompt)
         usage: dict[str, int] = {}
-        pieces = self.backend.generate.stream(prompt, request.max_tokens, request.temperature, usage)
+        generate = self.backend.generate
+        if not request.stream and hasattr(generate, "complete"):  # an upstream server: one response
+            pieces = iter([generate.complete(prompt, request.max_tokens, request.temperature, usage)])
+        else:
+            pieces = generate.stream(prompt, request.max_tokens, request.temperature, usage)
         if request.stream:
             from ..serving.base import Stream
 

@@ -196,32 +196,57 @@ class EndpointGenerator:
             )
         self.url = endpoint.rstrip("/") + "/chat/completions"
         self.model, self.generation, self.timeout = model, generation, timeout
+        self._openai = None
 
     def __call__(self, prompts: list[str], adapter: bool = True) -> list[str]:
         return [self._one(p) for p in prompts]
+
+    def _client(self):
+        from openai import OpenAI
+
+        if self._openai is None:
+            base_url = self.url.removesuffix("/chat/completions")
+            key = os.environ.get("OPENAI_API_KEY") or "none"
+            self._openai = OpenAI(base_url=base_url, api_key=key, timeout=self.timeout, max_retries=1)
+        return self._openai
+
+    def _request(self, prompt: str, max_new_tokens: int | None, temperature: float | None) -> dict[str, Any]:
+        default = self.generation.get("temperature", 0.0)
+        return {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": int(max_new_tokens or self.generation["max_new_tokens"]),
+            "temperature": float(default if temperature is None else temperature),
+        }
+
+    def complete(
+        self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
+    ) -> str:
+        """The whole answer to one prompt in one response, through the ``openai`` client."""
+        from openai import OpenAIError
+
+        try:
+            answer = self._client().chat.completions.create(
+                **self._request(prompt, max_new_tokens, temperature)
+            )
+        except OpenAIError as error:
+            raise GateError(
+                f"the upstream server {self.url} failed: {type(error).__name__}: {error}"
+            ) from None
+        if usage is not None and answer.usage is not None:
+            usage["tokens"] = int(answer.usage.completion_tokens or 0)
+        return (answer.choices[0].message.content or "") if answer.choices else ""
 
     def stream(
         self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
     ):
         """The answer to one prompt in pieces, streamed from the server through the ``openai`` client;
         ``usage["tokens"]`` is then the server's count of generated tokens (when it sends one)."""
-        from openai import OpenAI, OpenAIError
+        from openai import OpenAIError
 
-        client = getattr(self, "_client", None)
-        if client is None:
-            base_url = self.url.removesuffix("/chat/completions")
-            key = os.environ.get("OPENAI_API_KEY") or "none"
-            client = self._client = OpenAI(
-                base_url=base_url, api_key=key, timeout=self.timeout, max_retries=1
-            )
         try:
-            chunks = client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": "user", "content": prompt}],
-                max_tokens=int(max_new_tokens or self.generation["max_new_tokens"]),
-                temperature=float(
-                    self.generation.get("temperature", 0.0) if temperature is None else temperature
-                ),
+            chunks = self._client().chat.completions.create(
+                **self._request(prompt, max_new_tokens, temperature),
                 stream=True,
                 stream_options={"include_usage": True},
             )
