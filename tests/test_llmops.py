@@ -89,7 +89,8 @@ TABULAR_ONLY = ("scikit-learn", "evidently", "fairlearn", "joblib")
 
 def expected(parts: list[str], pkg: str = "my_ml_project") -> set[str]:
     workflows = [
-        f".github/workflows/{name}" for name in ("README.md", "ci.yml", "monitor.yml", "retrain.yml")
+        f".github/workflows/{name}"
+        for name in ("README.md", "ci.yml", "deploy.yml", "monitor.yml", "retrain.yml")
     ]
     shared = [*workflows, "src/{pkg}/monitoring/README.md", "src/{pkg}/monitoring/__init__.py"]
     names = [*CORE_FILES, "LICENSE", *LLM_FILES, *shared]
@@ -162,7 +163,7 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
         for s in job["steps"]
         if s.get("name") == "Install from uv.lock"
     ]
-    assert installs == ['uv sync --frozen --extra "$TORCH"'] * 3
+    assert installs == ['uv sync --frozen --extra "${TORCH:-cpu}"'] * 3  # TORCH unset: the CPU build
     pipeline = ci["jobs"]["pipeline"]
     assert (
         ("GPU_RUNNER" in pipeline["runs-on"])

@@ -27,8 +27,8 @@ from .conftest import REPO_ROOT, render, run
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml")
-# An llmops project has no serving image yet: no deploy.yml; promote moves the registry alias.
-LLM_WORKFLOWS = ("ci.yml", "monitor.yml", "retrain.yml")
+# An llmops project deploys the chat service without an image (QA in test, approval, promote).
+LLM_WORKFLOWS = WORKFLOWS
 CI_JOB_NAMES = ["Lint and tests", "Data checks", "Pipeline and quality gate"]
 TEAMS = {
     "team_business": "@acme/analysts",
@@ -170,7 +170,7 @@ def test_every_make_target_a_step_calls_exists(rendered):
             assert "${{" not in script, f"{name}/{job_id}: expression inside run: {script!r}"
             assert "python" not in script, f"{name}/{job_id}: inline Python instead of a make target"
             called |= set(MAKE_CALL.findall(script))
-    delivery = {"drift", "retrain"} | (set() if llm(answers) else {"image", "qa", "promote"})
+    delivery = {"qa", "promote", "drift", "retrain"} | (set() if llm(answers) else {"image"})
     assert called >= {"test", "validate", "repro", "gate"} | delivery
     assert called <= targets, f"steps call make targets the Makefile lacks: {called - targets}"
 
@@ -270,8 +270,7 @@ def jobs_that_pull(root: Path) -> list[tuple[str, str]]:
 def test_cloud_remotes_log_in_through_oidc_before_pulling(rendered):
     answers, root = rendered
     pulling = jobs_that_pull(root)
-    delivery = [] if llm(answers) else [("deploy.yml", "build")]
-    assert pulling == [("ci.yml", "data"), ("ci.yml", "pipeline"), *delivery] + [
+    assert pulling == [("ci.yml", "data"), ("ci.yml", "pipeline"), ("deploy.yml", "build")] + [
         ("monitor.yml", "drift"),
         ("retrain.yml", "retrain"),
     ]
@@ -322,14 +321,16 @@ def test_ci_gates_the_pull_request_against_its_base(rendered):
 
 def test_deploy_goes_through_test_staging_and_approved_production(rendered):
     answers, root = rendered
-    if llm(answers):
-        assert "deploy.yml" not in workflows(root)
-        return
     deploy = workflows(root)["deploy.yml"]
     jobs = deploy["jobs"]
     owner = answers.get("github_owner", "my-org")
     repo = answers.get("github_repo", "my-ml-project")
-    assert deploy["env"]["IMAGE"] == f"ghcr.io/{owner}/{repo}".lower()
+    if llm(answers):  # no image: the pipeline's application, served and QA'd on the runner
+        assert "IMAGE" not in deploy["env"] and not any(
+            "docker" in s.get("run", "") for job in jobs.values() for s in job["steps"]
+        )
+    else:
+        assert deploy["env"]["IMAGE"] == f"ghcr.io/{owner}/{repo}".lower()
     assert [jobs[j].get("environment") for j in ("build", "test", "staging", "production")] == [
         None,
         "test",
@@ -341,13 +342,15 @@ def test_deploy_goes_through_test_staging_and_approved_production(rendered):
     assert jobs["production"]["concurrency"] == {"group": "production", "cancel-in-progress": False}
     assert jobs["production"]["if"] == "github.ref == 'refs/heads/main'"
     runs = {job: [s.get("run", "") for s in jobs[job]["steps"]] for job in jobs}
-    assert any(r.startswith("make image") for r in runs["build"])
+    assert "make repro" in runs["build"]
+    assert any(r.startswith("make image") for r in runs["build"]) != llm(answers)
+    assert any("make serve" in r for r in runs["test"]) == llm(answers)
     assert "make qa URL=http://127.0.0.1:8000" in runs["test"]
     assert "make promote" in runs["production"]
     for env in ("staging", "production"):
         marked = [s for s in jobs[env]["steps"] if "replace with your target" in s.get("name", "")]
         assert len(marked) == 1 and marked[0]["name"] == f"Deploy to {env} — replace with your target"
-        assert f'--tag "$IMAGE:{env}"' in marked[0]["run"]
+        assert (f'--tag "$IMAGE:{env}"' in marked[0]["run"]) != llm(answers)
 
 
 def test_monitor_starts_retraining_on_drift(rendered):
