@@ -14,6 +14,7 @@ data, and the service's input and output rails use it on requests and answers.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -70,7 +71,13 @@ def _analyzer(model: str = "blank"):
     engine = BlankEngine(models=[{"lang_code": "en", "model_name": model}])
     engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
-    registry.load_predefined_recognizers(nlp_engine=engine, languages=["en"])
+    quiet = logging.getLogger("presidio-analyzer")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # not a warning per recognizer of another language it leaves out
+    try:
+        registry.load_predefined_recognizers(nlp_engine=engine, languages=["en"])
+    finally:
+        quiet.setLevel(level)
     return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=["en"])
 
 
