@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import UV, built_project, run
-from .test_serving import free_port, wait_healthy
+from .conftest import UV, built_project, free_port, run, wait_healthy
 
 pytestmark = pytest.mark.slow
 TOOLS = ("podman", "runc", "debootstrap")

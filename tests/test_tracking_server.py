@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import built_project, render, run
-from .test_serving import Service, free_port, http, wait_healthy
+from .conftest import built_project, free_port, http, render, run, wait_healthy
+from .test_serving import Service
 
 pytestmark = pytest.mark.slow
 MODEL = "my-ml-project"
