@@ -26,18 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from run import BIN, IMPORT_LINE, OUTPUTS, REPO, Bench, machine, package_name  # noqa: E402
 from torch_index import local_index  # noqa: E402
 
-STAGES = (
-    "collect",
-    "validate",
-    "split",
-    "base",
-    "chunk",
-    "prompts",
-    "index",
-    "finetune",
-    "evaluate",
-    "guardrails",
-)
 TARGET = 60.0
 
 
@@ -70,18 +58,22 @@ class LlmBench(Bench):
         self.record("repro_scratch", "`make repro` (dvc repro) from scratch", samples, TARGET)
 
     def stages(self, project: Path, pkg: str) -> None:
+        import yaml
+
+        # The rendered project's own stages, in order: the benchmark follows the template.
+        self.extra["stages"] = stages = list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
         python = str(project / ".venv" / "bin" / "python")
         per_stage: dict[str, list[float]] = defaultdict(list)
         for i in range(self.repeats):
             self.progress(f"each stage alone {i + 1}/{self.repeats}")
-            for stage in STAGES:
+            for stage in stages:
                 per_stage[stage].append(self.timed([python, "-m", pkg, stage], project))
-        for stage in STAGES:
+        for stage in stages:
             self.record(f"stage_{stage}", f"`python -m <pkg> {stage}`", per_stage[stage])
         self.record("python_start", "`python -c pass`", [self.timed([python, "-c", "pass"], project)])
         self.progress("python -X importtime for each stage")
         breakdown = {}
-        for stage in STAGES:
+        for stage in stages:
             _, done = self.run([python, "-X", "importtime", "-m", pkg, stage], project)
             by_package: dict[str, int] = defaultdict(int)
             for line in done.stderr.splitlines():
@@ -110,7 +102,7 @@ def report(bench: LlmBench, info: dict[str, str]) -> str:
         "|---|---:|---:|---:|---|",
     ]
     total = 0.0
-    for stage in STAGES:
+    for stage in bench.extra["stages"]:
         wall = r[f"stage_{stage}"]["median"]
         imports = per[stage]["import_s"]
         total += wall
