@@ -229,6 +229,7 @@ SLOWEST_FIRST = (
     "test_serving",
     "test_tracking_server",
     "test_ci_gate",
+    "test_make_update",
     "test_questions",
     "test_workflows",
     "test_render",

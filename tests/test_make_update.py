@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import GIT_IDENTITY, REPO_ROOT, git, render, run
+from .conftest import GIT_IDENTITY, REPO_ROOT, UV, git, render, run
 from .test_update import IGNORED, commit_everything
 
 OLD, MIDDLE, NEW = "0.2.1", "0.2.2", "0.3.0"
@@ -248,3 +248,51 @@ def test_make_update_fails_until_resolved_then_syncs_tests_and_the_pipeline_runs
         assert text in file.read_text(), file
     repro = run(["make", "repro"], project, project_env)
     assert "Running stage 'summary'" in repro.stdout and "quality gate passed" in repro.stdout
+
+
+# --------------------------------------------------------------------------- template-update.yml
+def update_step(project: Path) -> str:
+    workflow = yaml.safe_load((project / ".github/workflows/template-update.yml").read_text())
+    return next(s["run"] for s in workflow["jobs"]["update"]["steps"] if "pull request" in s.get("name", ""))
+
+
+def test_the_scheduled_workflow_opens_one_pull_request_per_release(tmp_path, releases):
+    """The workflow's step, run here against a fake `gh` and a bare remote, as on a runner."""
+    from .test_workflows import calls, fake_gh
+
+    project = generate(tmp_path / "project", releases, OLD)
+    edit(project / ".github/workflows/ci.yml", "timeout-minutes: 15", "timeout-minutes: 25")
+    commit_everything(project, "our timeout")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(project, "remote", "add", "origin", str(remote))
+    git(project, "push", "--quiet", "origin", "main")
+    runner_temp = tmp_path / "runner"
+    runner_temp.mkdir()
+    env = {**os.environ, **GIT_IDENTITY, **fake_gh(tmp_path / "bin", {})}
+    env["PATH"] = f"{Path(UV).parent}{os.pathsep}{env['PATH']}"  # uv, as setup-uv leaves it
+    env.update(GH_TOKEN="token-from-the-secret", GITHUB_REF_NAME="main", RUNNER_TEMP=str(runner_temp))
+    script = update_step(project)
+
+    run(["bash", "-e", "-c", script], project, env)
+    assert [c["argv"][:2] for c in calls(env)] == [["auth", "setup-git"], ["pr", "create"]]
+    pr = calls(env)[1]["argv"]
+    assert pr[pr.index("--head") + 1] == f"template-update/{NEW}" and pr[pr.index("--base") + 1] == "main"
+    body = Path(pr[pr.index("--body-file") + 1]).read_text()
+    assert (
+        f"Template update: {OLD} -> {NEW}" in body
+        and "- `.github/workflows/ci.yml`: keep what you need" in body
+    )
+    pushed = git(remote, "show", f"template-update/{NEW}:.copier-answers.yml")
+    assert f"_commit: {NEW}" in pushed
+    assert "<<<<<<<" in git(remote, "show", f"template-update/{NEW}:.github/workflows/ci.yml")  # for review
+
+    # Next week, main still at OLD: the branch exists, so no second pull request.
+    git(project, "switch", "--quiet", "main")
+    again = run(["bash", "-e", "-c", script], project, env)
+    assert "exists: its pull request is open" in again.stdout and len(calls(env)) == 3  # setup-git only
+
+    # A project on the newest release: nothing to do.
+    current = generate(tmp_path / "current", releases, NEW)
+    done = run(["bash", "-e", "-c", update_step(current)], current, env)
+    assert "on the template's newest release" in done.stdout and len(calls(env)) == 3

@@ -26,7 +26,7 @@ import yaml
 from .conftest import REPO_ROOT, render, run
 
 BIN = Path(sys.executable).parent
-WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml")
+WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml", "template-update.yml")
 # An llmops project deploys the chat service without an image (QA in test, approval, promote).
 LLM_WORKFLOWS = WORKFLOWS
 CI_JOB_NAMES = ["Lint and tests", "Data checks", "Pipeline and quality gate"]
@@ -233,6 +233,8 @@ def test_least_privilege_and_no_persisted_credentials(rendered):
             ("monitor.yml", "retrain", "actions"),
             ("retrain.yml", "retrain", "contents"),
             ("retrain.yml", "retrain", "pull-requests"),
+            ("template-update.yml", "update", "contents"),
+            ("template-update.yml", "update", "pull-requests"),
         }
         | (
             set()
