@@ -296,3 +296,90 @@ def test_the_scheduled_workflow_opens_one_pull_request_per_release(tmp_path, rel
     current = generate(tmp_path / "current", releases, NEW)
     done = run(["bash", "-e", "-c", update_step(current)], current, env)
     assert "on the template's newest release" in done.stdout and len(calls(env)) == 3
+
+
+# --------------------------------------------------------------------------- answers changed on the way
+def test_switching_to_llmops_brings_the_llm_parts_and_keeps_what_the_user_chose(tmp_path, releases):
+    project = generate(tmp_path / "project", releases, NEW)
+    pkg = project / "src/my_ml_project"
+    (pkg / "features.py").write_text('"""Our features."""\n')
+    edit(pkg / "training/train.py", '"""', '"""Ours: trained nightly.\n\n')
+    commit_everything(project, "our work")
+
+    done = update(
+        project,
+        "--data",
+        "profile=llmops",
+        "--data",
+        "base_model=tiny",
+        "--keep",
+        "src/my_ml_project/deployment/*",
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Answers changed: `profile=llmops`, `base_model=tiny`" in done.stdout
+    assert answers(project)["profile"] == "llmops" and answers(project)["base_model"] == "tiny"
+    for arrived in ("llm/assistant.py", "chat/app.py", "guardrails/rails.py", "corpus/pii.py"):
+        assert (pkg / arrived).is_file(), arrived
+    assert (project / "prompts/answer.txt").is_file() and (project / "guardrails/policy.yaml").is_file()
+    assert (
+        "stages:" in (project / "dvc.yaml").read_text() and "  chunk:" in (project / "dvc.yaml").read_text()
+    )
+    # What the user wrote or chose to keep stays; the rest of the tabular profile goes.
+    assert (pkg / "features.py").read_text() == '"""Our features."""\n'
+    assert "Ours: trained nightly." in (pkg / "training/train.py").read_text()
+    assert "kept `src/my_ml_project/training/train.py`: you had changed it" in done.stdout
+    assert (
+        pkg / "deployment/app.py"
+    ).is_file() and "kept `src/my_ml_project/deployment/app.py` (KEEP)" in done.stdout
+    assert not (pkg / "training/estimators.py").exists() and not (project / "tests/test_training.py").exists()
+
+
+def test_llm_parts_removed_then_added_back(tmp_path, releases):
+    project = generate(tmp_path / "project", releases, NEW, profile="llmops", base_model="tiny")
+    pkg = project / "src/my_ml_project"
+    policy = project / "guardrails/policy.yaml"
+    policy.write_text(policy.read_text() + "# ours: reviewed by security\n")
+    commit_everything(project, "our policy")
+
+    removed = update(project, "--data", 'llm_parts=["retrieval"]')
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert answers(project)["llm_parts"] == ["retrieval"]
+    assert not (pkg / "guardrails").exists() and not (pkg / "llm/finetune.py").exists()
+    assert not (project / "guardrails/attacks.jsonl").exists()
+    assert (
+        "ours: reviewed by security" in policy.read_text()
+        and "kept `guardrails/policy.yaml`" in removed.stdout
+    )
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    assert "finetune" not in stages and "guardrails" not in stages and "index" in stages
+    commit_everything(project, "retrieval only")
+
+    added = update(project, "--data", 'llm_parts=["retrieval", "guardrails"]')
+    assert answers(project)["llm_parts"] == ["retrieval", "guardrails"]
+    assert (pkg / "guardrails/rails.py").is_file() and (project / "guardrails/attacks.jsonl").is_file()
+    assert "guardrails" in yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    assert "ours: reviewed by security" in policy.read_text()  # the user's line survives the return
+    assert added.returncode == (1 if "<<<<<<<" in policy.read_text() else 0), added.stdout + added.stderr
+
+
+def test_switching_the_tracking_server_and_the_dvc_remote(tmp_path, releases):
+    project = generate(tmp_path / "project", releases, NEW)
+    edit(project / "params.yaml", "    C: 1.0\n", "    C: 0.5\n")
+    commit_everything(project, "tuned")
+
+    done = update(
+        project,
+        "--data",
+        "mlflow_tracking_uri=postgresql://ml@db.internal/mlflow",
+        "--data",
+        "dvc_remote=s3://acme-ml/dvc",
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["tracking"]["uri"] == "postgresql://ml@db.internal/mlflow"
+    assert params["train"]["hyperparameters"]["C"] == 0.5
+    pyproject = (project / "pyproject.toml").read_text()
+    assert '"psycopg2-binary>=2.9"' in pyproject and '"dvc[s3]>=3.60,<4"' in pyproject
+    assert "url = s3://acme-ml/dvc" in (project / ".dvc/config").read_text()

@@ -3,13 +3,15 @@
     make update                        # the template's newest release
     make update REF=0.4.0              # another release (any tag or commit of the template)
     make update DATA="profile=llmops"  # change answers on the way (KEY=VALUE, space-separated)
+    make update DATA="profile=llmops" KEEP="src/pkg/training/*"  # and keep files it would drop
 
 In order, it:
 1. stops unless the git tree is clean: commit or stash first (copier needs it to tell your
    edits from the template's); while conflicts of an earlier run remain, it lists them;
 2. runs `copier update --defaults --conflict inline` (no --trust: the template has no tasks);
-3. keeps your edits to files the release renamed or removed: your changes to a renamed module
-   are merged into its new place, and a removed file you had changed stays, listed;
+3. keeps your edits to files the release renamed or removed (or your new answers leave out):
+   your changes to a renamed module are merged into its new place, a dropped file you had
+   changed stays, and so does every dropped file matching a KEEP pattern; each is listed;
 4. applies the release's migrations (infra/template/migrations.yaml): outputs no longer
    produced are removed;
 5. lists every conflict with how to resolve it, and exits 1 while any remain.
@@ -130,8 +132,19 @@ def run_copier(ref: str | None, data: list[str]) -> None:
         )
 
 
-def keep_user_edits(answers: dict, deleted: list[str], renamed: dict[str, str], notes: list[str]) -> None:
-    """Files the update deleted: restore or merge the ones the user had changed."""
+def keep_user_edits(
+    answers: dict, deleted: list[str], renamed: dict[str, str], keep: list[str], notes: list[str]
+) -> None:
+    """Files the update deleted: restore the ones matching ``keep``, restore or merge the ones the
+    user had changed."""
+    from fnmatch import fnmatch
+
+    for path in [path for path in deleted if any(fnmatch(path, pattern) for pattern in keep)]:
+        git("checkout", "HEAD", "--", path)
+        notes.append(f"kept `{path}` (KEEP)")
+        deleted.remove(path)
+    if not deleted:
+        return
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder) / "old"
         render_old(answers, base)
@@ -196,8 +209,12 @@ def remove_orphans(entries: list[dict], since, notes: list[str]) -> None:
             notes.append(f"removed `{path}`: release {entry.get('version')} no longer produces it")
 
 
-def report(old: str, new: str, changed: list[str], notes: list[str], found: list[tuple[str, str]]) -> str:
+def report(
+    old: str, new: str, data: list[str], changed: list[str], notes: list[str], found: list[tuple[str, str]]
+) -> str:
     lines = [f"Template update: {old} -> {new}", ""]
+    if data:
+        lines += ["Answers changed: " + ", ".join(f"`{pair}`" for pair in data), ""]
     lines += [f"{len(changed)} files changed (`git status`, `git diff`):", ""]
     lines += [f"- `{path}`" for path in changed] or ["- none"]
     if notes:
@@ -217,6 +234,13 @@ def main(argv: list[str] | None = None) -> int:
         "--vcs-ref", help="the template release (tag or commit) to move to; default: the newest"
     )
     parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE", help="change an answer")
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="keep dropped files matching it (fnmatch)",
+    )
     parser.add_argument("--report", type=Path, help="write the summary as markdown to this file")
     parser.add_argument("--allow-conflicts", action="store_true", help="exit 0 with conflicts listed")
     args = parser.parse_args(argv)
@@ -255,12 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     deleted = [path for path, code in status.items() if "D" in code]
     notes: list[str] = []
     if deleted:
-        keep_user_edits(answers, deleted, renamed, notes)
+        keep_user_edits(answers, deleted, renamed, args.keep, notes)
     remove_orphans(migrations, version_of(old), notes)
 
     changed = sorted(changed_paths())
     found = conflicts(changed)
-    summary = report(old, new, changed, notes, found)
+    summary = report(old, new, args.data, changed, notes, found)
     if args.report:
         args.report.write_text(summary)
     print(summary if changed else f"Already at the template's {new}: nothing to update.")
