@@ -23,7 +23,7 @@ def sections(text: str) -> dict[str, tuple[str | None, str]]:
     """version -> (date, body) for every `## [...]` section, in file order."""
     found = list(HEADING.finditer(text))
     result = {}
-    for match, following in zip(found, [*found[1:], None]):
+    for match, following in zip(found, [*found[1:], None], strict=True):
         end = following.start() if following else len(text)
         result[match["version"]] = (match["date"], text[match.end() : end].strip() + "\n")
     return result
