@@ -52,6 +52,9 @@ business/kpis.yaml
 data/README.md
 infra/README.md
 infra/github/setup.py
+infra/template/migrations.yaml
+infra/template/update.py
+.github/workflows/template-update.yml
 .github/CODEOWNERS
 .github/dependabot.yml
 src/{pkg}/__init__.py
