@@ -359,8 +359,9 @@ def test_llm_parts_removed_then_added_back(tmp_path, releases):
     assert answers(project)["llm_parts"] == ["retrieval", "guardrails"]
     assert (pkg / "guardrails/rails.py").is_file() and (project / "guardrails/attacks.jsonl").is_file()
     assert "guardrails" in yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
-    assert "ours: reviewed by security" in policy.read_text()  # the user's line survives the return
-    assert added.returncode == (1 if "<<<<<<<" in policy.read_text() else 0), added.stdout + added.stderr
+    # The user's policy and the template's meet again: both kept, as a conflict to resolve.
+    assert "ours: reviewed by security" in policy.read_text() and "<<<<<<<" in policy.read_text()
+    assert added.returncode == 1 and "`guardrails/policy.yaml`: keep what you need" in added.stdout
 
 
 def test_switching_the_tracking_server_and_the_dvc_remote(tmp_path, releases):
