@@ -173,7 +173,6 @@ class ChatService:
         if blocked is not None:
             return self._blocked(chat, question, blocked)
         prompt, contexts = self.backend.prompt(question)
-        prompt_tokens = self.backend.count_tokens(prompt)
         usage: dict[str, int] = {}
         generate = self.backend.generate
         if not request.stream and hasattr(generate, "complete"):  # an upstream server: one response
@@ -183,7 +182,7 @@ class ChatService:
         if request.stream:
             from ..serving.base import Stream
 
-            events = self._events(chat, question, prompt_tokens, contexts, pieces, usage)
+            events = self._events(chat, question, prompt, contexts, pieces, usage)
             return Stream(events, self._stream_error)
         text = ""
         for piece in pieces:
@@ -195,7 +194,9 @@ class ChatService:
             screened = self.rails.check_output(answer, "\n\n".join(c["text"] for c in contexts))
             chat.count(screened.triggers)
             answer = screened.text
-        used = chat.finish(question, answer, contexts, prompt_tokens, usage.get("tokens", 0))
+        used = chat.finish(
+            question, answer, contexts, self.prompt_tokens(prompt, usage), usage.get("tokens", 0)
+        )
         extra = {"sources": [c["id"] for c in contexts], "guardrails": chat.rules}
         return protocol.completion(chat.ident, self.name, answer, "stop", used, extra)
 
@@ -215,7 +216,11 @@ class ChatService:
         ]
         return Stream(events, self._stream_error)
 
-    def _events(self, chat: Chat, question: str, prompt_tokens: int, contexts, pieces, usage):
+    def prompt_tokens(self, prompt: str, usage: dict[str, int]) -> int:
+        """The prompt's tokens: the upstream server's count (what it bills) when it sent one."""
+        return int(usage.get("prompt_tokens") or self.backend.count_tokens(prompt))
+
+    def _events(self, chat: Chat, question: str, prompt: str, contexts, pieces, usage):
         """Chunks of a streamed answer: text goes out sentence by sentence, each through the output
         rail for personal data first; grounding and length are judged on the whole answer."""
         name, ident, rails = self.name, chat.ident, self.rails
@@ -244,7 +249,9 @@ class ChatService:
             context = "\n\n".join(c["text"] for c in contexts)
             final = rails.check_output(answer, context)  # what was sent is already redacted
             chat.count([t for t in final.triggers if t.rule == "grounding"])
-        used = chat.finish(question, answer, contexts, prompt_tokens, usage.get("tokens", 0))
+        used = chat.finish(
+            question, answer, contexts, self.prompt_tokens(prompt, usage), usage.get("tokens", 0)
+        )
         extra = {"sources": [c["id"] for c in contexts], "guardrails": chat.rules}
         yield protocol.chunk(ident, name, {}, "length" if cut else "stop", **extra)
         if chat.request.include_usage:

@@ -222,26 +222,39 @@ class EndpointGenerator:
     def complete(
         self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
     ) -> str:
-        """The whole answer to one prompt in one response, through the ``openai`` client."""
+        """The whole answer to one prompt in one response, through the ``openai`` client (its
+        transport, authentication, retries and errors; the reply read as plain JSON, a millisecond
+        sooner than through its response models). ``usage`` gets the server's token counts."""
+        import httpx
         from openai import OpenAIError
 
         try:
-            answer = self._client().chat.completions.create(
-                **self._request(prompt, max_new_tokens, temperature)
+            reply = self._client().post(
+                "/chat/completions",
+                body=self._request(prompt, max_new_tokens, temperature),
+                cast_to=httpx.Response,
             )
+            answer = reply.json()
+            choices = answer.get("choices") or []
+            text = ((choices[0].get("message") or {}).get("content") or "") if choices else ""
         except OpenAIError as error:
             raise GateError(
                 f"the upstream server {self.url} failed: {type(error).__name__}: {error}"
             ) from None
-        if usage is not None and answer.usage is not None:
-            usage["tokens"] = int(answer.usage.completion_tokens or 0)
-        return (answer.choices[0].message.content or "") if answer.choices else ""
+        except (ValueError, AttributeError, TypeError) as error:
+            raise GateError(f"the upstream server {self.url} answered no chat completion: {error}") from None
+        counts = answer.get("usage") or {}
+        if usage is not None and isinstance(counts, dict):
+            usage["tokens"] = int(counts.get("completion_tokens") or 0)
+            if counts.get("prompt_tokens"):
+                usage["prompt_tokens"] = int(counts["prompt_tokens"])
+        return str(text)
 
     def stream(
         self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
     ):
         """The answer to one prompt in pieces, streamed from the server through the ``openai`` client;
-        ``usage["tokens"]`` is then the server's count of generated tokens (when it sends one)."""
+        ``usage`` then gets the server's token counts (when it sends them)."""
         from openai import OpenAIError
 
         try:
@@ -253,6 +266,8 @@ class EndpointGenerator:
             for chunk in chunks:
                 if chunk.usage is not None and usage is not None:
                     usage["tokens"] = int(chunk.usage.completion_tokens or 0)
+                    if chunk.usage.prompt_tokens:
+                        usage["prompt_tokens"] = int(chunk.usage.prompt_tokens)
                 for choice in chunk.choices:
                     if choice.delta is not None and choice.delta.content:
                         yield choice.delta.content
