@@ -1,7 +1,7 @@
 """The package names a generated project must not take: every standard-library module and every
 top-level module its dependencies install (a package named ``logging`` or ``fastapi`` would shadow
-them). Usage: ``python scripts/reserved_names.py VENV`` prints the list; ``--write`` puts it in
-copier.yml (between the ``reserved-names`` markers). ``tests/test_lifecycle.py`` checks that the
+them). Usage: ``python scripts/reserved_names.py VENV [VENV ...]`` prints the list (one venv per
+profile: their dependencies differ); ``--write`` puts it in copier.yml (between the ``reserved-names`` markers). ``tests/test_lifecycle.py`` checks that the
 list covers a generated project's real environment.
 """
 
@@ -34,16 +34,15 @@ def installed_modules(venv: Path) -> set[str]:
     return {n.split(".")[0] for n in names}
 
 
-def reserved(venv: Path) -> list[str]:
-    names = set(sys.stdlib_module_names) | installed_modules(venv)
+def reserved(*venvs: Path) -> list[str]:
+    names = set(sys.stdlib_module_names).union(*(installed_modules(venv) for venv in venvs))
     return sorted(
         n for n in (name.lower() for name in names) if IDENTIFIER.match(n) and not n.startswith("_")
     )
 
 
 def main() -> int:
-    venv = Path(sys.argv[1])
-    names = reserved(venv)
+    names = reserved(*(Path(arg) for arg in sys.argv[1:] if not arg.startswith("--")))
     if "--write" in sys.argv:
         text = COPIER.read_text()
         line = "    {%- set reserved = " + repr(names).replace("'", '"') + " %}"
