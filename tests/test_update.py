@@ -65,7 +65,7 @@ def update(project: Path, ref: str, **data: str) -> None:
 
 
 def assert_no_conflict_markers(project: Path) -> None:
-    conflicts = run(["git", "grep", "-l", "-e", "<<<<<<<"], project, dict(os.environ), ok=False)
+    conflicts = run(["git", "grep", "-l", "-e", "^<<<<<<< "], project, dict(os.environ), ok=False)
     assert conflicts.stdout == "" and conflicts.returncode == 1
 
 
@@ -114,7 +114,8 @@ def test_update_brings_template_changes_and_keeps_user_edits(tmp_path, template_
     assert answers["_src_path"] == str(template_repo)
     assert_no_conflict_markers(project)
     changed = set(git(project, "status", "--porcelain").split())
-    assert changed <= {"M", "infra/README.md", ".copier-answers.yml"}, changed
+    assert changed <= {"M", "infra/README.md", ".copier-answers.yml", "README.md"}, changed
+    assert "made from release `v2` of the template" in (project / "README.md").read_text()
 
 
 def test_update_with_a_new_dvc_remote_moves_config_extra_and_cloud_login_together(tmp_path, template_repo):
