@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
 DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN")
+# Each default entity holds a digit, an "@" (e-mail) or a ":" (IPv6): a text with none of them is
+# answered without the analyzer (a third of a millisecond per call, twice per chat request).
+MAY_HOLD_DEFAULT = re.compile(r"[0-9@:]")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ def find(text: str, entities=DEFAULT_ENTITIES, min_score: float = 0.4, model: st
     ``model``: ``blank`` (offline, no download), or an installed spaCy pipeline with named-entity
     recognition (e.g. ``en_core_web_sm``) that adds PERSON, LOCATION and the like."""
     if not text or not text.strip():
+        return []
+    if model == "blank" and set(entities) <= set(DEFAULT_ENTITIES) and not MAY_HOLD_DEFAULT.search(text):
         return []
     results = _analyzer(model).analyze(text=text, language="en", entities=list(entities))
     found = [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results if r.score >= min_score]
