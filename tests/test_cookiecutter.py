@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO_ROOT, files_of, git, render
-from .test_update import IGNORED, commit_everything
+from .conftest import REPO_ROOT, files_of, render
+from .test_update import commit_everything, working_tree_repo
 
 ANSWERS = {  # per profile: literal answers, a changed name (derived slug and package), choices
     "mlops": {
@@ -35,11 +35,7 @@ ANSWERS = {  # per profile: literal answers, a changed name (derived slug and pa
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """This working tree as one commit: both entries record the same `_commit`."""
-    import shutil
-
-    repo = tmp_path_factory.mktemp("template") / "template"
-    shutil.copytree(REPO_ROOT, repo, ignore=IGNORED)
-    git(repo, "init", "--quiet")
+    repo = working_tree_repo(tmp_path_factory.mktemp("template") / "template")
     commit_everything(repo, "the template")
     return repo
 
@@ -66,6 +62,20 @@ def test_cookiecutter_json_is_written_from_copier_yml():
         text=True,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_stale_cookiecutter_json_fails_the_check(tmp_path, monkeypatch):
+    """A question added to copier.yml without rewriting cookiecutter.json is caught."""
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import cookiecutter_entry
+
+    stale = tmp_path / "cookiecutter.json"
+    stale.write_text(
+        (REPO_ROOT / "cookiecutter.json").read_text().replace('  "team_ops": ', '  "team_opps": ')
+    )
+    monkeypatch.setattr(cookiecutter_entry, "TARGET", stale)
+    assert cookiecutter_entry.main(["--check"]) == 1
+    assert cookiecutter_entry.main([]) == 0 and cookiecutter_entry.main(["--check"]) == 0  # rewritten
 
 
 @pytest.mark.parametrize("profile", list(ANSWERS))
