@@ -196,18 +196,26 @@ class EndpointGenerator:
             )
         self.url = endpoint.rstrip("/") + "/chat/completions"
         self.model, self.generation, self.timeout = model, generation, timeout
-        self._openai = None
+        self._openai = self._http = None
+        self._headers: dict[str, str] = {}
 
     def __call__(self, prompts: list[str], adapter: bool = True) -> list[str]:
         return [self._one(p) for p in prompts]
 
     def _client(self):
-        from openai import OpenAI
+        """The ``openai`` client, built once; ``self._http`` is its transport (the SDK's default
+        HTTP client, handed to it so that ``complete`` can send on it too)."""
+        from openai import DefaultHttpxClient, OpenAI
 
         if self._openai is None:
             base_url = self.url.removesuffix("/chat/completions")
             key = os.environ.get("OPENAI_API_KEY") or "none"
-            self._openai = OpenAI(base_url=base_url, api_key=key, timeout=self.timeout, max_retries=1)
+            self._http = DefaultHttpxClient(timeout=self.timeout)
+            self._openai = OpenAI(
+                base_url=base_url, api_key=key, timeout=self.timeout, max_retries=1, http_client=self._http
+            )
+            headers = {**self._openai.default_headers, **self._openai.auth_headers}
+            self._headers = {k: v for k, v in headers.items() if isinstance(v, str)}
         return self._openai
 
     def _request(self, prompt: str, max_new_tokens: int | None, temperature: float | None) -> dict[str, Any]:
@@ -222,19 +230,26 @@ class EndpointGenerator:
     def complete(
         self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
     ) -> str:
-        """The whole answer to one prompt in one response, through the ``openai`` client (its
-        transport, authentication, retries and errors; the reply read as plain JSON, a millisecond
-        sooner than through its response models). ``usage`` gets the server's token counts."""
-        import httpx
+        """The whole answer to one prompt in one response. It is sent on the ``openai`` client's
+        transport with the client's headers (its key included) and read as plain JSON: a
+        third of a millisecond sooner than its request and response models, which the service
+        would pay on every request. Anything but a 200 is sent again through the client itself,
+        for its retries and its wording of the error. ``usage`` gets the server's token counts."""
+        import orjson
         from openai import OpenAIError
 
+        request = self._request(prompt, max_new_tokens, temperature)
+        client = self._client()
         try:
-            reply = self._client().post(
-                "/chat/completions",
-                body=self._request(prompt, max_new_tokens, temperature),
-                cast_to=httpx.Response,
-            )
-            answer = reply.json()
+            reply = self._http.post(self.url, content=orjson.dumps(request), headers=self._headers)
+            answer = reply.json() if reply.status_code == 200 else None
+        except Exception as error:  # the transport failed: refused, reset or timed out
+            if "timeout" in type(error).__name__.lower():
+                raise GateError(f"the upstream server {self.url} timed out after {self.timeout} s") from None
+            answer = None
+        try:
+            if answer is None:
+                answer = client.chat.completions.create(**request).model_dump()
             choices = answer.get("choices") or []
             text = ((choices[0].get("message") or {}).get("content") or "") if choices else ""
         except OpenAIError as error:
