@@ -59,6 +59,7 @@ infra/template/update.py
 .github/dependabot.yml
 src/{pkg}/__init__.py
 src/{pkg}/__main__.py
+src/{pkg}/bytecode.py
 src/{pkg}/ci/README.md
 src/{pkg}/ci/__init__.py
 src/{pkg}/ci/gate.py
@@ -80,6 +81,7 @@ src/{pkg}/serving/log.py
 src/{pkg}/serving/qa.py
 tests/__init__.py
 tests/conftest.py
+tests/test_bytecode.py
 """.split()
 OFFLINE = {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false"}
 
