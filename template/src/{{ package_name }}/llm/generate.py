@@ -244,7 +244,7 @@ class EndpointGenerator:
             reply = self._http.post(self.url, content=orjson.dumps(request), headers=self._headers)
             answer = reply.json() if reply.status_code == 200 else None
         except Exception as error:  # the transport failed: refused, reset or timed out
-            if "timeout" in type(error).__name__.lower():
+            if any(kind.__name__ in ("TimeoutException", "TimeoutError") for kind in type(error).__mro__):
                 raise GateError(f"the upstream server {self.url} timed out after {self.timeout} s") from None
             answer = None
         try:
