@@ -224,21 +224,23 @@ def built_project(dst: Path, env: dict[str, str], **answers) -> Path:
 # shape in test_csv_shapes), and the groups that take longest are handed out first, so the workers
 # finish together. (pytest 9.2 no longer lets xdist's own `xdist_group` marks reach the scheduler:
 # the grouping is done here, from the test ids.)
-SLOWEST_FIRST = (
+SLOWEST_FIRST = (  # by measured time (pytest --durations=0)
     "test_csv_shapes",
-    "test_lifecycle",
     "test_llmops",
-    "test_llm_variants",
-    "test_container",
-    "test_monitoring",
-    "test_serving",
-    "test_tracking_server",
-    "test_ci_gate",
     "test_make_update",
+    "test_lifecycle",
+    "test_llm_variants",
+    "test_update",
+    "test_container",
+    "test_serving",
+    "test_monitoring",
+    "test_tracking_server",
     "test_questions",
+    "test_ci_gate",
     "test_workflows",
     "test_render",
-    "test_update",
+    "test_cookiecutter",
+    "test_releases",
 )
 GROUPED_BY_PARAMETER = {"test_csv_shapes"}  # its project fixture is module-scoped and parametrised
 

@@ -30,6 +30,12 @@ def test_an_unchanged_model_passes_and_writes_the_summary(project, project_env, 
     assert table.count("| pass |") == 3
 
 
+def test_an_unknown_base_ref_fails_with_a_hint(project, project_env, tmp_path):
+    failed = gate(project, project_env, tmp_path / "s.md", base="origin/no-such-branch", ok=False)
+    assert failed.returncode != 0 and "fetch-depth: 0" in failed.stderr
+
+
+# Last: it leaves the weaker model's outputs in the working tree (no test after it needs main's).
 def test_a_worse_model_than_main_fails_even_above_the_thresholds(project, project_env, tmp_path):
     run(["git", "switch", "--quiet", "-c", "weaker-model"], project, project_env)
     params = project / "params.yaml"
@@ -45,9 +51,3 @@ def test_a_worse_model_than_main_fails_even_above_the_thresholds(project, projec
     finally:
         run(["git", "checkout", "--quiet", "--", "."], project, project_env)
         run(["git", "switch", "--quiet", "main"], project, project_env)
-        run(["make", "repro"], project, project_env)
-
-
-def test_an_unknown_base_ref_fails_with_a_hint(project, project_env, tmp_path):
-    failed = gate(project, project_env, tmp_path / "s.md", base="origin/no-such-branch", ok=False)
-    assert failed.returncode != 0 and "fetch-depth: 0" in failed.stderr

@@ -145,13 +145,11 @@ def test_pre_commit_hooks_pass_and_block_a_bad_commit(default_project, project_e
     assert run(["git", "status", "--porcelain"], root, project_env).stdout == ""
 
 
-def test_generated_tests_pass_and_their_gate_fails_on_a_failing_test(default_project, project_env):
+def test_the_generated_tests_gate_fails_on_a_failing_test(default_project, project_env):
+    """`make test` fails when one of the project's tests fails. (That the generated tests of a default
+    project pass is shown by test_update.py and test_make_update.py, whose projects end as this one,
+    with their users' edits.)"""
     root = default_project
-    passed = run(["make", "test"], root, project_env)
-    summary = passed.stdout.strip().splitlines()[-1]
-    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
-    assert int(summary.split(" passed")[0].split()[-1]) >= 15, summary
-
     probe = root / "tests/test_probe_gate.py"
     probe.write_text("def test_probe_gate():\n    assert 1 + 1 == 3\n")
     try:

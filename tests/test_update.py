@@ -241,7 +241,10 @@ def test_a_project_of_the_delivery_release_updates_and_its_tests_and_pipeline_pa
     assert updated_kpis["thresholds"]["accuracy"] == {"min": 0.93} and updated_kpis["baseline_margin"] == 0.05
     assert "profile" in yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
     run(["make", "setup"], project, project_env)  # what the after-update message asks first
-    run(["make", "test"], project, project_env)
+    tested = run(["make", "test"], project, project_env)  # the whole generated suite of a default project
+    summary = tested.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
+    assert int(summary.split(" passed")[0].split()[-1]) >= 90, summary
     done = run(["make", "repro"], project, project_env)
     assert "Running stage 'profile'" in done.stdout
     assert yaml.safe_load((project / "data/columns.yaml").read_text())["columns"]["mean_radius"] == "feature"
