@@ -222,14 +222,15 @@ def built_project(dst: Path, env: dict[str, str], **answers) -> Path:
 # Parallel runs (pytest-xdist, `make test` runs `-n auto`): the tests that share a module-scoped
 # project stay on one worker, so no project is built twice (one group per module, one per CSV
 # shape in test_csv_shapes), and the groups that take longest are handed out first, so the workers
-# finish together. (pytest 9.2 no longer lets xdist's own `xdist_group` marks reach the scheduler:
-# the grouping is done here, from the test ids.)
+# finish together. The llmops modules share one group: each worker that runs one of them builds
+# the llmops environment (torch and its bytecode), which costs more than the parallelism gains.
+# (pytest 9.2 no longer lets xdist's own `xdist_group` marks reach the scheduler: the grouping is
+# done here, from the test ids.)
 SLOWEST_FIRST = (  # by measured time (pytest --durations=0)
-    "test_csv_shapes",
     "test_llmops",
+    "test_csv_shapes",
     "test_make_update",
     "test_lifecycle",
-    "test_llm_variants",
     "test_update",
     "test_container",
     "test_serving",
@@ -243,14 +244,16 @@ SLOWEST_FIRST = (  # by measured time (pytest --durations=0)
     "test_releases",
 )
 GROUPED_BY_PARAMETER = {"test_csv_shapes"}  # its project fixture is module-scoped and parametrised
+SAME_WORKER = {"test_llm_variants": "test_llmops", "test_real_models": "test_llmops"}  # llm_env
 
 
 def group_of(nodeid: str) -> str:
-    """``tests/test_x.py::test_y[p-q]`` -> ``test_x``, or ``test_x[p]`` for GROUPED_BY_PARAMETER."""
+    """``tests/test_x.py::test_y[p-q]`` -> ``test_x``, or ``test_x[p]`` for GROUPED_BY_PARAMETER, or
+    the module SAME_WORKER names."""
     module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
     if module in GROUPED_BY_PARAMETER and nodeid.endswith("]"):
         return f"{module}[{nodeid.rsplit('[', 1)[1][:-1].split('-', 1)[0]}]"
-    return module
+    return SAME_WORKER.get(module, module)
 
 
 def pytest_xdist_make_scheduler(config, log):

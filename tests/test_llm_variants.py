@@ -1,7 +1,7 @@
 """llmops projects with other answers than the defaults, each built and run end to end offline on
 the `tiny` base model: the Qdrant store in local mode, and a project that fine-tunes without
-retrieval (its context is the answer's source document). Each builds its own project, so this module
-runs beside test_llmops.py on the other test worker."""
+retrieval (its context is the answer's source document). Each builds its own project, in the llmops
+environment test_llmops.py uses (the two modules run on one test worker: tests/conftest.py)."""
 
 from __future__ import annotations
 
