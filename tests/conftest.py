@@ -206,11 +206,19 @@ def registry(root: Path) -> dict:
     return {"models": models, "versions": versions, "aliases": aliases, "gates": gates}
 
 
+def make_setup(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`make setup` in ``root``, resolving from uv's cache first (``UV_OFFLINE``), then, when the cache
+    lacks something, from the index: the suite's projects need the same packages, and asking the
+    index again costs seconds per project (3.5 s against 0.2 s for the lock, measured here)."""
+    offline = run(["make", "setup"], root, {**env, "UV_OFFLINE": "1"}, ok=False)
+    return offline if offline.returncode == 0 else run(["make", "setup"], root, env)
+
+
 def built_project(dst: Path, env: dict[str, str], **answers) -> Path:
     """Render with ``answers``, `make setup`, commit, `make repro`, commit: a project as a user has it
     after the README's first commands. For module-scoped fixtures (about a minute each)."""
     root = render(dst, **answers)
-    run(["make", "setup"], root, env)
+    make_setup(root, env)
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "--quiet", "-m", "Generated from the template"], root, env)
     run(["make", "repro"], root, env)

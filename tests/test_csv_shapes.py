@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from . import csv_shapes
-from .conftest import render, run
+from .conftest import make_setup, render, run
 from .test_serving import Service, http
 
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ def first_run(shape, tmp_path_factory, project_env) -> tuple[Path, dict]:
         target_column=target,
         sensitive_feature=sensitive,
     )
-    run(["make", "setup"], root, project_env)
+    make_setup(root, project_env)
     commit_all(root, project_env, "Generated from the template")
 
     params_file = root / "params.yaml"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, files_of, git, registry, render, run
+from .conftest import REPO_ROOT, files_of, git, make_setup, registry, render, run
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ def default_project(tmp_path_factory, project_env) -> Path:
     # e.g. a monorepo: `make setup` must still give the project its own repository.
     git(workspace, "init", "--quiet")
     root = render(workspace / "my-ml-project")
-    run(["make", "setup"], root, project_env)
+    make_setup(root, project_env)
     commit_all(root, project_env, "Generated from the template")
     return root
 
@@ -405,7 +405,7 @@ def csv_project(tmp_path_factory, project_env, csv_server, shared_venv) -> Path:
         target_column="progression",
         license="Apache-2.0",
     )
-    run(["make", "setup"], root, project_env)
+    make_setup(root, project_env)
     # scikit-learn's diabetes data in original units, target column named "progression".
     script = (
         "import sys\nfrom sklearn.datasets import load_diabetes\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import GIT_IDENTITY, UV, git, run
+from .conftest import GIT_IDENTITY, UV, git, make_setup, run
 from .test_update import commit_everything, generate, working_tree_repo
 
 OLD, MIDDLE, NEW = "0.2.1", "0.2.2", "0.3.0"
@@ -223,7 +223,7 @@ def test_make_update_fails_until_resolved_then_syncs_tests_and_the_pipeline_runs
     from the new pyproject.toml and runs the project's tests, and the pipeline passes with the
     user's own stage."""
     project = generate(tmp_path / "project", releases, OLD)
-    run(["make", "setup"], project, project_env)
+    make_setup(project, project_env)
     kept = make_user_edits(project)
     commit = ["git", "commit", "--quiet", "-m"]
     run(["git", "add", "--all"], project, project_env)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import built_project, render, run
+from .conftest import built_project, make_setup, render, run
 
 pytestmark = [
     pytest.mark.slow,
@@ -74,7 +74,7 @@ def real_project(tmp_path_factory, llm_env, models) -> Path:
         "embedding_model": str(models["embedder"]),
     }
     root = render(dst, **answers)
-    run(["make", "setup"], root, llm_env)
+    make_setup(root, llm_env)
     script = ["uv", "run", "--frozen", "--extra", "cpu", "--with", "gguf", "python", "-c", CONVERT]
     run([*script, str(models["gguf"]), str(models["llm"])], root, llm_env)
     shutil.rmtree(root)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import built_project, free_port, http, render, run, wait_healthy
+from .conftest import built_project, free_port, http, make_setup, render, run, wait_healthy
 from .test_serving import Service
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def server(tmp_path_factory, project_env, shared_venv):
     """`mlflow server --workers 1` from the projects' shared environment; yields its folder and URL.
     A generated project is set up first: it is what installs MLflow into that environment."""
     scratch = tmp_path_factory.mktemp("bootstrap")
-    run(["make", "setup"], render(scratch / "bootstrap"), project_env)
+    make_setup(render(scratch / "bootstrap"), project_env)
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     log = (folder / "server.log").open("w")

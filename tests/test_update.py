@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, git, render, run
+from .conftest import REPO_ROOT, git, make_setup, render, run
 
 FIRST_RELEASE = "a401743"  # the MLOps core: questions, pipeline, gates, tests
 DELIVERY_RELEASE = "433161d"  # CI/CD, serving, monitoring: before the hardened core (column roles, gates)
@@ -225,7 +225,7 @@ def test_a_project_of_the_delivery_release_updates_and_its_tests_and_pipeline_pa
     template = releases(tmp_path, DELIVERY_RELEASE)
     project = tmp_path / "project"
     generate(project, template, "v1")
-    run(["make", "setup"], project, project_env)
+    make_setup(project, project_env)
     run(["make", "repro"], project, project_env)
     params = tune_c(project)
     kpis = project / "business/kpis.yaml"
@@ -240,7 +240,7 @@ def test_a_project_of_the_delivery_release_updates_and_its_tests_and_pipeline_pa
     updated_kpis = yaml.safe_load(kpis.read_text())
     assert updated_kpis["thresholds"]["accuracy"] == {"min": 0.93} and updated_kpis["baseline_margin"] == 0.05
     assert "profile" in yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
-    run(["make", "setup"], project, project_env)  # what the after-update message asks first
+    make_setup(project, project_env)  # what the after-update message asks first
     tested = run(["make", "test"], project, project_env)  # the whole generated suite of a default project
     summary = tested.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary and "error" not in summary, summary

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, render, run
+from .conftest import REPO_ROOT, make_setup, render, run
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml", "template-update.yml")
@@ -590,7 +590,7 @@ def test_github_setup_dry_run_changes_nothing(team_project, tmp_path):
 @pytest.mark.slow
 def test_make_validate_and_make_github_setup_in_a_set_up_project(tmp_path, project_env):
     root = render(tmp_path / "project")
-    run(["make", "setup"], root, project_env)
+    make_setup(root, project_env)
     passed = run(["make", "validate"], root, project_env)
     assert "Running stage 'validate'" in passed.stdout
     assert json.loads((root / "reports/validation.json").read_text())["success"] is True
