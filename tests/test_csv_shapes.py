@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 import yaml
 
 from . import csv_shapes
-from .conftest import make_setup, render, run
+from .conftest import make_setup, registry, render, run
 from .test_serving import Service, http
 
 pytestmark = pytest.mark.slow
@@ -239,12 +241,19 @@ def test_a_majority_class_model_never_passes_the_gate(shape, project, project_en
     params = yaml.safe_load(original)
     params["train"]["hyperparameters"]["C"] = 1e-7  # all regularisation: it predicts the majority
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    before = registry(project)
     try:
         failed = run(["make", "repro"], project, project_env, ok=False)
     finally:
         params_file.write_text(original)
     assert failed.returncode != 0
     assert "does not beat the trivial baseline" in failed.stderr
+    assert "nothing was registered" in failed.stderr
+    # The failed run is on record, and the registry is as it was: no version, alias or gate tag added.
+    assert registry(project) == before
+    with closing(sqlite3.connect(project / "mlflow.db")) as db:
+        tagged = db.execute("SELECT COUNT(*) FROM tags WHERE key = 'quality_gate' AND value = 'failed'")
+        assert tagged.fetchone()[0] >= 1
 
 
 def test_a_corrupted_batch_fails_the_contract_and_says_how_to_accept_a_change(shape, project, project_env):
