@@ -9,7 +9,9 @@ caching stays on, and nothing phones home.
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -84,6 +86,22 @@ tests/conftest.py
 tests/test_bytecode.py
 """.split()
 OFFLINE = {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false"}
+# `SUITE_PROFILE=<file>`: every render and every command run through ``run`` appends one JSON line
+# (test, command, wall and CPU seconds) to that file; bench/suite_profile.py sums them up.
+SUITE_PROFILE = os.environ.get("SUITE_PROFILE")
+
+
+def _profile(command: str, wall: float, cpu: float) -> None:
+    if SUITE_PROFILE:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "")
+        line = json.dumps({"test": test, "command": command, "wall": round(wall, 3), "cpu": round(cpu, 3)})
+        with open(SUITE_PROFILE, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def render(
@@ -92,6 +110,7 @@ def render(
     """Render the template into ``dst`` with ``answers``, every other question at its default."""
     import copier
 
+    started, cpu = time.monotonic(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DirtyLocalWarning while the template is being edited
         copier.run_copy(
@@ -103,6 +122,7 @@ def render(
             quiet=True,
             unsafe=unsafe,
         )
+    _profile("copier copy", time.monotonic() - started, time.process_time() - cpu)
     return dst
 
 
@@ -175,7 +195,9 @@ def run(
     cmd: list[str], cwd: Path, env: dict[str, str], ok: bool = True, **kwargs
 ) -> subprocess.CompletedProcess:
     """Run ``cmd``; unless ``ok`` is False, fail the test with its output when it fails."""
+    started, cpu = time.monotonic(), _children_cpu()
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    _profile(" ".join(map(str, cmd)), time.monotonic() - started, _children_cpu() - cpu)
     if ok and done.returncode != 0:
         raise AssertionError(
             f"{' '.join(map(str, cmd))} failed ({done.returncode}) in {cwd}:\n"
