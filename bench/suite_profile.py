@@ -31,12 +31,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+OPTIONS_WITH_VALUES = {
+    "--extra",
+    "--group",
+    "--with",
+    "--python",
+    "--project",
+    "--directory",
+    "-C",
+    "-m",
+    "-c",
+}
 
 
 def kind(command: str) -> str:
     """``make repro``, ``git commit``, ``uv run pytest``, ``copier copy``...: a command without its
     arguments, paths and ports."""
-    words = [w for w in command.split() if not w.startswith("-") and "=" not in w]
+    words, skip = [], False
+    for word in command.split():
+        if not skip and not word.startswith("-") and "=" not in word:
+            words.append(word)
+        skip = word in OPTIONS_WITH_VALUES
     if not words:
         return command
     head = Path(words[0]).name
