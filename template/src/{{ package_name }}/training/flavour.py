@@ -28,6 +28,7 @@ def sklearn_logger(model, features, signature: list[dict[str, Any]] | None = Non
 
     def log_model():
         import json
+        import warnings
 
         import cloudpickle
         import mlflow
@@ -36,7 +37,12 @@ def sklearn_logger(model, features, signature: list[dict[str, Any]] | None = Non
         from mlflow.types import Schema
 
         example = features.head(5)
-        inferred = infer_signature(example, model.predict(example))
+        with warnings.catch_warnings():
+            # MLflow's hint about integer columns and missing values is for inputs inferred from
+            # these five rows; the input schema comes from signature.json, optional columns included.
+            if signature is not None:
+                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+            inferred = infer_signature(example, model.predict(example))
         if signature is not None:
             inferred = ModelSignature(
                 inputs=Schema.from_json(json.dumps(signature)), outputs=inferred.outputs
