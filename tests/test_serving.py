@@ -181,6 +181,17 @@ def test_prediction_log_has_every_served_row(service, project):
     assert len(log.read_text().splitlines()) == status_lines, "a refused request is not logged"
 
 
+def test_the_readmes_request_answers_and_leaves_nothing_for_git(project, project_env, service, expected):
+    """The README's copy-paste commands, as a user runs them with `make serve` up: one held-out row
+    written to request.json, then curl to /predict; the file is not left for `git add -A`."""
+    block = (project / "README.md").read_text().split("# one held-out row as a request body", 1)[1]
+    write, send = block.split("```", 1)[0].strip().splitlines()[1:]  # below the comment line
+    run(["bash", "-c", write], project, project_env)
+    answer = run(["bash", "-c", send.replace("http://127.0.0.1:8000", service.url)], project, project_env)
+    assert json.loads(answer.stdout)["predictions"] == expected["predictions"][:1]
+    assert run(["git", "status", "--porcelain", "--", "request.json"], project, project_env).stdout == ""
+
+
 def test_make_score_writes_the_model_files_predictions(project, project_env, expected):
     run(["make", "score", "OUTPUT=reports/scores.csv"], project, project_env)
     with (project / "reports/scores.csv").open() as handle:

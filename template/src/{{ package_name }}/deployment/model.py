@@ -340,6 +340,8 @@ _TYPE_NAMES = {"double": "a number", "float": "a number", "long": "an integer", 
 def _integral(value: float) -> int:
     if not value.is_integer():
         raise ValueError("not an integer")
+    if not -(2**63) <= value < 2**63:  # what the model's int64 columns and the prediction log hold
+        raise ValueError("outside the 64-bit integer range")
     return int(value)
 
 
