@@ -35,6 +35,27 @@ def test_an_unknown_base_ref_fails_with_a_hint(project, project_env, tmp_path):
     assert failed.returncode != 0 and "fetch-depth: 0" in failed.stderr
 
 
+@pytest.mark.parametrize(
+    ("typo", "message"),
+    [
+        (("primary_metric: roc_auc", "primary_metric: roc_acu"), "primary_metric: 'roc_acu' is not computed"),
+        (("  f1: {min:", "  f_1: {min:"), "thresholds.f_1: 'f_1' is not computed"),
+    ],
+)
+def test_a_metric_name_typo_in_kpis_fails_naming_the_key(project, project_env, tmp_path, typo, message):
+    """Not a traceback (the primary metric has no baseline) nor a row that fails for no stated reason."""
+    kpis = project / "business/kpis.yaml"
+    original = kpis.read_text()
+    assert typo[0] in original
+    try:
+        kpis.write_text(original.replace(typo[0], typo[1]))
+        failed = gate(project, project_env, tmp_path / "s.md", ok=False)
+    finally:
+        kpis.write_text(original)
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr
+    assert f"business/kpis.yaml: {message} for this model; use one of accuracy," in failed.stderr
+
+
 # Last: it leaves the weaker model's outputs in the working tree (no test after it needs main's).
 def test_a_worse_model_than_main_fails_even_above_the_thresholds(project, project_env, tmp_path):
     run(["git", "switch", "--quiet", "-c", "weaker-model"], project, project_env)

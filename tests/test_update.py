@@ -207,8 +207,9 @@ def test_update_from_the_first_release_adds_delivery_and_keeps_edits(tmp_path, t
     assert "service" in updated_kpis and "monitoring" in updated_kpis
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["production_reviewers"] == answers["github_owner"]
-    # ... and the user's work is intact, without conflict markers.
-    assert yaml.safe_load(params.read_text())["train"]["hyperparameters"]["C"] == 0.5
+    # ... and the user's work is intact, without conflict markers, beside each estimator's own block.
+    hyperparameters = yaml.safe_load(params.read_text())["train"]["hyperparameters"]
+    assert hyperparameters["C"] == 0.5 and hyperparameters["random_forest"]["class_weight"] == "balanced"
     assert updated_kpis["thresholds"]["accuracy"] == {"min": 0.93}
     assert (project / "src/my_ml_project/features.py").read_text() == '"""Our features."""\n'
     assert notebook.read_text() == "print('mine')\n"

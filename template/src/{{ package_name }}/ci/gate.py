@@ -41,6 +41,15 @@ def base_metrics(base: str, metrics_file: str) -> dict[str, float] | None:
     return old or None
 
 
+def computed(metrics: dict[str, Any]) -> list[str]:
+    """The metrics the evaluation wrote: the names ``business/kpis.yaml`` may gate on."""
+    return sorted(
+        name
+        for name, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    )
+
+
 def compare(
     current: dict[str, float], base: dict[str, float] | None, kpis: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -59,7 +68,7 @@ def compare(
         against = verdicts.get(f"{name} vs baseline")
         if against is not None:
             meets = meets and against["passed"]
-            limits.append(f"beats baseline {against['baseline']} by {gates.baseline_margin(kpis)}")
+            limits.append(f"beats baseline {against.get('baseline')} by {gates.baseline_margin(kpis)}")
         old = (base or {}).get(name)
         if old is None or value is None:
             change, regressed = None, False
@@ -117,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{params['paths']['metrics']} is missing: run the pipeline first (make repro)"
         )
     current = json.loads(metrics_path.read_text(encoding="utf-8"))
+    gates.check_metric_names(kpis, computed(current))
     base = base_metrics(args.base, metrics_path.relative_to(root).as_posix())
     rows = compare(current, base, kpis)
     reports.publish(None, rows, to_markdown(rows, args.base, base is not None))

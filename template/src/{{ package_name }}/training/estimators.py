@@ -18,26 +18,35 @@ ESTIMATORS = {
 }
 
 
-def _estimator(task: str, name: str, hyperparameters: dict[str, Any]):
+def _estimator(task: str, name: str, hyperparameters: dict[str, Any], where: str = "train.hyperparameters"):
+    """``name``'s estimator with ``hyperparameters`` (``where``: their key in ``params.yaml``),
+    checked before any data is touched: an unknown estimator, hyperparameter or value is a
+    ``SettingsError`` naming the key and what is valid."""
     import importlib
 
-    try:
-        module, cls = ESTIMATORS[task][name].split(":")
-    except KeyError:
-        raise ValueError(
-            f"unknown estimator {name!r} for {task}: choose one of {sorted(ESTIMATORS.get(task, {}))}"
-        ) from None
+    from ..errors import SettingsError
+
+    choices = ESTIMATORS.get(task, {})
+    if name not in choices:
+        raise SettingsError(
+            f"params.yaml: train.estimator: {name!r} is not an estimator for {task}; "
+            f"choose one of {', '.join(sorted(choices))}"
+        )
+    module, cls = choices[name].split(":")
     estimator = getattr(importlib.import_module(module), cls)
     valid = estimator().get_params()
     unknown = [key for key in hyperparameters if key not in valid]
     if unknown:
-        from ..errors import SettingsError
-
         raise SettingsError(
-            f"params.yaml: train.hyperparameters: {', '.join(map(repr, unknown))} is not a hyperparameter "
+            f"params.yaml: {where}: {', '.join(map(repr, unknown))} is not a hyperparameter "
             f"of {name} ({cls}); valid ones: {', '.join(sorted(valid))}"
         )
-    return estimator(**hyperparameters)
+    model = estimator(**hyperparameters)
+    try:
+        model._validate_params()  # scikit-learn's own check, done now rather than after preprocessing
+    except (TypeError, ValueError) as error:
+        raise SettingsError(f"params.yaml: {where}: {error}") from None
+    return model
 
 
 class DateParts:
@@ -79,7 +88,14 @@ class DateParts:
         return self
 
 
-def build_pipeline(task: str, name: str, hyperparameters: dict[str, Any], features, dates=()):
+def build_pipeline(
+    task: str,
+    name: str,
+    hyperparameters: dict[str, Any],
+    features,
+    dates=(),
+    where: str = "train.hyperparameters",
+):
     """Impute and scale numeric columns, one-hot encode text columns, turn ``dates`` into numbers,
     then fit ``name``."""
     from pandas.api.types import is_numeric_dtype
@@ -113,4 +129,4 @@ def build_pipeline(task: str, name: str, hyperparameters: dict[str, Any], featur
             )
         )
     preprocess = ColumnTransformer(branches)
-    return Pipeline([("preprocess", preprocess), ("model", _estimator(task, name, hyperparameters))])
+    return Pipeline([("preprocess", preprocess), ("model", _estimator(task, name, hyperparameters, where))])

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..data import roles as column_roles
     from ..registry import tracking
     from .flavour import sklearn_logger
-    from .train import split_xy
+    from .train import hyperparameters_of, split_xy
 
     params, root = load_params(), project_root()
     kpis = load_kpis(root)
@@ -62,7 +62,16 @@ def main(argv: list[str] | None = None) -> int:
 
     flat = {k: v for k, v in metrics.items() if k != "baseline"}
     run = tracking.log_run(
-        params=tracking.flatten({k: params[k] for k in ("task", "data", "prepare", "train")}),
+        params=tracking.flatten(
+            {
+                **{k: params[k] for k in ("task", "data", "prepare")},
+                # the hyperparameters the model was fitted with, not every estimator's block
+                "train": {
+                    "estimator": params["train"]["estimator"],
+                    "hyperparameters": hyperparameters_of(task, params["train"])[0],
+                },
+            }
+        ),
         metrics={
             **{f"test_{k}": v for k, v in flat.items()},
             **{f"baseline_{k}": v for k, v in metrics["baseline"].items()},

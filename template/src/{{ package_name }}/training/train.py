@@ -49,17 +49,26 @@ def signature_of(frame, features: list[str] | None = None) -> list[dict[str, Any
     ]
 
 
-def hyperparameters_of(task: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """``train.hyperparameters``: those of the chosen estimator, or one block per estimator name
-    (``{logistic_regression: {C: 1.0}, random_forest: {...}}``), so switching ``estimator`` works."""
+def hyperparameters_of(task: str, settings: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The chosen estimator's hyperparameters and their key in ``params.yaml``: its own block under
+    ``train.hyperparameters`` (a key named after the estimator) when it has one, else the keys
+    there that name no estimator. So every estimator keeps its settings, and switching
+    ``train.estimator`` picks up the right ones."""
+    from ..errors import SettingsError
     from .estimators import ESTIMATORS
 
     given = settings.get("hyperparameters") or {}
+    chosen = settings["estimator"]
+    if chosen in given:
+        block = given[chosen] or {}
+        if not isinstance(block, dict):
+            raise SettingsError(
+                f"params.yaml: train.hyperparameters.{chosen}: expected a mapping of hyperparameters, "
+                f"got {block!r}"
+            )
+        return dict(block), f"train.hyperparameters.{chosen}"
     names = ESTIMATORS.get(task, {})
-    if given and all(key in names for key in given):
-        chosen = given.get(settings["estimator"]) or {}
-        return dict(chosen) if isinstance(chosen, dict) else {}
-    return dict(given)
+    return {key: value for key, value in given.items() if key not in names}, "train.hyperparameters"
 
 
 def fit(train, target: str, task: str, settings: dict[str, Any], roles: dict[str, str] | None = None):
@@ -67,12 +76,9 @@ def fit(train, target: str, task: str, settings: dict[str, Any], roles: dict[str
     if roles is None:
         roles = {str(c): column_roles.FEATURE for c in train.columns if c != target}
     features, labels = split_xy(train, target, column_roles.features(roles))
+    hyperparameters, where = hyperparameters_of(task, settings)
     pipeline = build_pipeline(
-        task,
-        settings["estimator"],
-        hyperparameters_of(task, settings),
-        features,
-        dates=column_roles.dates(roles),
+        task, settings["estimator"], hyperparameters, features, dates=column_roles.dates(roles), where=where
     )
     return pipeline.fit(features, labels)
 
