@@ -42,6 +42,7 @@ def podman(tmp_path_factory):
     subprocess.run([*base, "rm", "--all", "--force"], capture_output=True)
     subprocess.run([*base, "rmi", "--all", "--force"], capture_output=True)
     shutil.rmtree(runroot, ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)  # the images' layers: a gigabyte the other tests need more
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,7 @@ def base_images(podman, tmp_path_factory, project_env) -> dict[str, str]:
     tar.stdout.close()  # if podman stopped reading, tar gets SIGPIPE instead of blocking forever
     tar.wait(timeout=120)
     assert imported.returncode == 0, imported.stderr
+    shutil.rmtree(rootfs)  # the image holds it now
     uv_context = work / "uv"
     uv_context.mkdir()
     shutil.copy(UV, uv_context / "uv")
