@@ -80,7 +80,7 @@ def first_run(shape, tmp_path_factory, project_env) -> tuple[Path, dict]:
     params = params_file.read_text()
     params_file.write_text(params.replace("estimator: ", "estimator: x", 1))
     stopped = run(["make", "repro"], root, project_env, ok=False)
-    assert stopped.returncode != 0 and "unknown estimator" in stopped.stderr
+    assert stopped.returncode != 0 and "train.estimator: 'x" in stopped.stderr
     left = run(["git", "status", "--porcelain", "--untracked-files=all"], root, project_env).stdout
     params_file.write_text(params)
     done = run(["make", "repro"], root, project_env)
