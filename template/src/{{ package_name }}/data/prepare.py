@@ -10,13 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import load_params, path
-from ..errors import DataValidationError
+from ..errors import DataValidationError, SettingsError, shorten
 
 MIN_LABELLED = 10
 
 
 def prepare(frame, target: str, task: str, settings: dict[str, Any]):
     """Return ``(train, test, unlabelled_rows)``."""
+    if target not in frame.columns:
+        columns = ", ".join(map(repr, map(str, frame.columns)))
+        raise SettingsError(
+            f"params.yaml: data.target: {target!r} is not a column of the data; "
+            f"its columns: {shorten(columns, 300)}"
+        )
     if settings.get("drop_duplicates", True):
         frame = frame.drop_duplicates()
     labelled = frame.dropna(subset=[target]).reset_index(drop=True)

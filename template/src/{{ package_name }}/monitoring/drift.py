@@ -147,7 +147,24 @@ def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None,
     if limit.max is None:
         raise gates.SettingsError(f"{gates.KPIS}: monitoring.drift_share: give the largest share as max")
     max_share = limit.max
-    verdict, snapshot = detect(reference[current.columns], current, max_share)
+    # A column that arrives empty (a field nobody fills, a broken sensor) has drifted: it is counted
+    # so, not handed to the statistics, which cannot take an empty column. One empty in the
+    # training data too cannot be compared, and is left out.
+    empty = [c for c in current.columns if current[c].isna().all() and reference[c].notna().any()]
+    compared = [c for c in current.columns if current[c].notna().any() and reference[c].notna().any()]
+    if not compared:
+        raise GateError(
+            f"every model input column in {description} is empty ({', '.join(map(str, current.columns))}): "
+            "the service is logging no values, or the data's columns changed"
+        )
+    verdict, snapshot = detect(reference[compared], current[compared], max_share)
+    for column in empty:
+        verdict["columns"][column] = {"drifted": True, "method": "empty in production", "threshold": None}
+    drifted = [c for c, info in verdict["columns"].items() if info["drifted"]]
+    share = len(drifted) / len(verdict["columns"])
+    verdict.update(
+        drift_share=round(share, 4), retrain=share > max_share, drifted_columns=drifted, empty_columns=empty
+    )
     verdict = {
         "reference": params["paths"]["train"],
         "current": description,
@@ -170,6 +187,11 @@ def describe(verdict: dict[str, Any]) -> str:
     ]
     if drifted:
         lines.append("drifted columns: " + ", ".join(drifted))
+    if verdict.get("empty_columns"):
+        lines.append(
+            "columns empty in the production data (counted as drifted): "
+            + ", ".join(verdict["empty_columns"])
+        )
     if verdict["missing_columns"]:
         lines.append("columns missing from the production data: " + ", ".join(verdict["missing_columns"]))
     if verdict["rows"]["current"] < 30:

@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
                 classes, train_labels, params["data"].get("positive_class")
             )
             report["positive_class"] = str(positive)
-    gates.check_metric_names(kpis, task_metrics.available(task, len(report.get("classes", []))))
     metrics, plots = task_metrics.compute(task, model, features, labels, positive)
     metrics["baseline"] = task_metrics.baseline(task, train_labels, features, labels, positive)
     reports.write_json(path(params, "metrics"), metrics)
@@ -57,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     plot_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in plots.items():
         pd.DataFrame(rows).to_csv(plot_dir / f"{name}.csv", index=False)
+    # After the metrics are written: a misspelt name in business/kpis.yaml stops the run here, and
+    # the reports stay for `make gate` and `make plots` (which name the same key).
+    gates.check_metric_names(kpis, task_metrics.available(task, len(report.get("classes", []))))
     gate = {**report, **gates.gate(metrics, kpis)}
     reports.write_json(path(params, "gate"), gate)
 
