@@ -32,6 +32,17 @@ class RolesError(SettingsError):
     """The column roles file does not fit the data; the message says what to change."""
 
 
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+DATE_SHAPE = "|".join(
+    [
+        r"\d{1,4}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,4}",  # 2024-03-06, 06/03/2024, 6.3.24
+        rf"\b{_MONTH},?\s+{_DAY},?\s+\d{{2,4}}\b",  # Aug 22 2024, September 3rd, 2021
+        rf"\b{_DAY}\s+{_MONTH},?\s+\d{{2,4}}\b",  # 22 Aug 2024
+    ]
+)
+
+
 def _looks_like_dates(values) -> bool:
     """Most non-empty values parse as dates (and the column is not plain numbers)."""
     import warnings
@@ -41,7 +52,10 @@ def _looks_like_dates(values) -> bool:
     sample = values.dropna().astype(str).head(200)
     if sample.empty or pd.to_numeric(sample, errors="coerce").notna().mean() > 0.5:
         return False
-    if not sample.str.contains(r"\d{1,4}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,4}", regex=True).all():
+    # Shaped like dates (2024-03-06, 06/03/2024, Aug 22 2024, 22 August 2024), so that free text
+    # dateutil happens to parse ("may", "march on") is not taken for one; mixed formats are fine.
+    shaped = sample.str.contains(DATE_SHAPE, regex=True, case=False)
+    if shaped.mean() < 0.9:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

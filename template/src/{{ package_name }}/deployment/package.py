@@ -33,21 +33,34 @@ def git_commit(root: Path) -> str | None:
     return done.stdout.strip() or None
 
 
+def refuse_a_failed_model(params: dict[str, Any]) -> None:
+    """The pipeline's model file is packaged only if the quality gate passed it (``paths.gate``)."""
+    gate_file = path(params, "gate")
+    if gate_file.is_file() and json.loads(gate_file.read_text(encoding="utf-8")).get("passed") is False:
+        name = params["tracking"]["model_name"]
+        raise GateError(
+            f"{params['paths']['model']} failed the quality gate ({params['paths']['gate']}): fix it and "
+            f"run make repro, or package a registered model (MODEL_URI=models:/{name}@champion make package)"
+        )
+
+
 def package(params: dict[str, Any], out: Path) -> dict[str, Any]:
     """Fill ``out`` with the model, its signature and metadata; returns the metadata."""
     import joblib
 
     root = project_root()
     uri = model_module.model_uri(params)
+    model_file, signature_file = path(params, "model"), path(params, "signature")
+    if not uri:
+        if not model_file.is_file():
+            raise FileNotFoundError(f"no model at {model_file}: run the pipeline first (make repro)")
+        refuse_a_failed_model(params)
     out.mkdir(parents=True, exist_ok=True)
     if uri:
         model, signature = model_module.from_registry(uri, params)
         joblib.dump(model, out / model_module.MODEL_FILE)
         source = uri
     else:
-        model_file, signature_file = path(params, "model"), path(params, "signature")
-        if not model_file.is_file():
-            raise FileNotFoundError(f"no model at {model_file}: run the pipeline first (make repro)")
         signature = model_module.read_signature(signature_file)
         shutil.copyfile(model_file, out / model_module.MODEL_FILE)
         source = params["paths"]["model"]

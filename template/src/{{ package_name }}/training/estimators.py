@@ -37,9 +37,19 @@ def _estimator(task: str, name: str, hyperparameters: dict[str, Any], where: str
     valid = estimator().get_params()
     unknown = [key for key in hyperparameters if key not in valid]
     if unknown:
+        import difflib
+
+        def hint(key) -> str:
+            block = difflib.get_close_matches(str(key), list(choices), n=1, cutoff=0.8)
+            if block:
+                return f" ({key!r}: a misspelt block of {block[0]}?)"
+            near = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.8)
+            return f" ({key!r}: did you mean {near[0]}?)" if near else ""
+
+        verb = "is not a hyperparameter" if len(unknown) == 1 else "are not hyperparameters"
         raise SettingsError(
-            f"params.yaml: {where}: {', '.join(map(repr, unknown))} is not a hyperparameter "
-            f"of {name} ({cls}); valid ones: {', '.join(sorted(valid))}"
+            f"params.yaml: {where}: {', '.join(map(repr, unknown))} {verb} of {name} ({cls})"
+            f"{''.join(map(hint, unknown))}; valid ones: {', '.join(sorted(valid))}"
         )
     model = estimator(**hyperparameters)
     try:

@@ -102,5 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     signature_file.parent.mkdir(parents=True, exist_ok=True)
     signature = signature_of(train, column_roles.features(roles))
     signature_file.write_text(json.dumps(signature, indent=2) + "\n", encoding="utf-8")
-    print(f"trained {params['train']['estimator']} -> {model_file.relative_to(root)}")
+    used, where = hyperparameters_of(params["task"], params["train"])
+    shown = ", ".join(f"{key}={value}" for key, value in used.items()) or "the defaults"
+    print(f"trained {params['train']['estimator']} ({where}: {shown}) -> {model_file.relative_to(root)}")
     return 0
