@@ -42,23 +42,41 @@ def run_suite(frame, suite_dict: dict[str, Any]) -> dict[str, Any]:
         config = item.expectation_config
         details = item.result or {}
         exception = (item.exception_info or {}).get("exception_message")
-        failures.append(
-            {
-                "expectation": config.type,
-                "column": config.kwargs.get("column"),
-                "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
-                "unexpected_count": details.get("unexpected_count"),
-                "sample_unexpected": [_plain(v) for v in (details.get("partial_unexpected_list") or [])[:5]],
-                "observed_value": _plain(details.get("observed_value")),
-                "exception": exception,
-            }
-        )
+        failure = {
+            "expectation": config.type,
+            "column": config.kwargs.get("column"),
+            "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
+            "unexpected_count": details.get("unexpected_count"),
+            "sample_unexpected": [_plain(v) for v in (details.get("partial_unexpected_list") or [])[:5]],
+            "observed_value": _plain(details.get("observed_value")),
+            "exception": exception,
+        }
+        failures.append(_with_text_in_numbers(failure, frame))
     return {
         "success": bool(result.success),
         "evaluated": len(result.results),
         "failed": len(failures),
         "failures": failures,
     }
+
+
+RANGE = "expect_column_values_to_be_between"
+
+
+def _with_text_in_numbers(failure: dict[str, Any], frame) -> dict[str, Any]:
+    """A range check on a column that now holds text ("eighty" among heart rates) gets no sample
+    from Great Expectations: the values that are not numbers are the sample."""
+    column = failure["column"]
+    if failure["sample_unexpected"] or failure["expectation"] != RANGE or column not in frame:
+        return failure
+    import pandas as pd
+
+    values = frame[column]
+    text = values[values.notna() & pd.to_numeric(values, errors="coerce").isna()]
+    if text.empty:
+        return failure
+    shown = [str(v)[:40] for v in text.drop_duplicates().head(5)]
+    return {**failure, "unexpected_count": len(text), "sample_unexpected": shown, "not_numbers": True}
 
 
 def _plain(value: Any) -> Any:
@@ -74,7 +92,11 @@ def _plain(value: Any) -> Any:
 
 def describe(failure: dict[str, Any]) -> str:
     where = f" on column {failure['column']!r}" if failure["column"] else ""
-    if failure["sample_unexpected"]:
+    if failure.get("not_numbers"):
+        detail = (
+            f"{failure['unexpected_count']} values that are not numbers, e.g. {failure['sample_unexpected']}"
+        )
+    elif failure["sample_unexpected"]:
         detail = f"{failure['unexpected_count']} unexpected values, e.g. {failure['sample_unexpected']}"
     elif failure["exception"]:
         detail = f"could not be evaluated: {failure['exception']}"

@@ -69,7 +69,7 @@ def package(params: dict[str, Any], out: Path) -> dict[str, Any]:
         "source": source,
         "git_commit": git_commit(root),
         "task": params.get("task"),
-        "columns": len(signature),
+        "columns": sum(1 for column in signature if column.get("required", True)),  # the model's inputs
         "packaged_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out / model_module.METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")

@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                 classes, train_labels, params["data"].get("positive_class")
             )
             report["positive_class"] = str(positive)
+        elif params["data"].get("positive_class") is not None:
+            print(f"note: data.positive_class is not used: {len(classes)} classes (it chooses one of two)")
     metrics, plots = task_metrics.compute(task, model, features, labels, positive)
     metrics["baseline"] = task_metrics.baseline(task, train_labels, features, labels, positive)
     reports.write_json(path(params, "metrics"), metrics)
