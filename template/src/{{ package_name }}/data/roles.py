@@ -37,8 +37,8 @@ _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 DATE_SHAPE = "|".join(
     [
         r"\d{1,4}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,4}",  # 2024-03-06, 06/03/2024, 6.3.24
-        rf"\b{_MONTH},?\s+{_DAY},?\s+\d{{2,4}}\b",  # Aug 22 2024, September 3rd, 2021
-        rf"\b{_DAY}\s+{_MONTH},?\s+\d{{2,4}}\b",  # 22 Aug 2024
+        r"\b" + _MONTH + r",?\s+" + _DAY + r",?\s+\d{2,4}\b",  # Aug 22 2024, September 3rd, 2021
+        r"\b" + _DAY + r"\s+" + _MONTH + r",?\s+\d{2,4}\b",  # 22 Aug 2024
     ]
 )
 
