@@ -32,6 +32,16 @@ class RolesError(SettingsError):
     """The column roles file does not fit the data; the message says what to change."""
 
 
+def _shown(file: Path) -> str:
+    """``file`` as the user knows it: relative to the project."""
+    from ..config import project_root
+
+    try:
+        return file.resolve().relative_to(project_root().resolve()).as_posix()
+    except ValueError:
+        return str(file)
+
+
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 DATE_SHAPE = "|".join(
@@ -128,14 +138,14 @@ def read(file: Path) -> dict[str, str]:
     try:
         loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
-        raise RolesError(f"{file.name} is not valid YAML: {error}") from None
+        raise RolesError(f"{_shown(file)} is not valid YAML: {error}") from None
     columns = loaded.get("columns") if isinstance(loaded, dict) else None
     if not isinstance(columns, dict):
-        raise RolesError(f"{file.name}: expected a 'columns:' mapping of column name to role")
+        raise RolesError(f"{_shown(file)}: expected a 'columns:' mapping of column name to role")
     roles = {}
     for name, role in columns.items():
         if role not in ROLES:
-            raise RolesError(f"{file.name}: columns.{name}: use one of {', '.join(ROLES)}, not {role!r}")
+            raise RolesError(f"{_shown(file)}: columns.{name}: use one of {', '.join(ROLES)}, not {role!r}")
         roles[str(name)] = role
     return roles
 
@@ -144,7 +154,7 @@ def check(roles: dict[str, str], columns, target: str, file: Path) -> None:
     """Every data column but the target has a role, and every listed column exists."""
     columns = [str(c) for c in columns]
     unlisted = [c for c in columns if c not in roles and c != target]
-    unknown = [c for c in roles if c not in columns]
+    unknown = [c for c in roles if c not in columns and c != target]
     problems = []
     if unlisted:
         problems.append(
@@ -153,12 +163,15 @@ def check(roles: dict[str, str], columns, target: str, file: Path) -> None:
     if unknown:
         problems.append(f"{', '.join(map(repr, unknown))} listed but not in the data: remove them")
     if target in roles:
-        problems.append(f"the target {target!r} must not be listed")
+        problems.append(
+            f"the target {target!r} must not be listed (if data.target changed in params.yaml, remove it "
+            "here and give the old target a role, or delete the file to profile again)"
+        )
     if problems:
-        raise RolesError(f"{file.name}: " + "; ".join(problems))
+        raise RolesError(f"{_shown(file)}: " + "; ".join(problems))
     if not any(role in (FEATURE, DATE) for role in roles.values()):
         raise RolesError(
-            f"{file.name}: no column has the role feature or date: the model has nothing to learn from"
+            f"{_shown(file)}: no column has the role feature or date: the model has nothing to learn from"
         )
 
 
