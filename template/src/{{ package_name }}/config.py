@@ -20,6 +20,13 @@ def project_root() -> Path:
     return Path(os.environ.get("PROJECT_ROOT", Path.cwd())).resolve()
 
 
+def shown(file: Path) -> str:
+    """``file`` as the user knows it: relative to the project root when it is inside it."""
+    root = project_root()
+    file = Path(file).resolve()
+    return file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 

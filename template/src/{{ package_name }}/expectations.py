@@ -63,16 +63,20 @@ def run_suite(frame, suite_dict: dict[str, Any]) -> dict[str, Any]:
 RANGE = "expect_column_values_to_be_between"
 
 
+def not_numbers(values):
+    """The values of a column (a pandas Series) that are present but are not numbers ("eighty")."""
+    import pandas as pd
+
+    return values[values.notna() & pd.to_numeric(values, errors="coerce").isna()]
+
+
 def _with_text_in_numbers(failure: dict[str, Any], frame) -> dict[str, Any]:
     """A range check on a column that now holds text ("eighty" among heart rates) gets no sample
     from Great Expectations: the values that are not numbers are the sample."""
     column = failure["column"]
     if failure["sample_unexpected"] or failure["expectation"] != RANGE or column not in frame:
         return failure
-    import pandas as pd
-
-    values = frame[column]
-    text = values[values.notna() & pd.to_numeric(values, errors="coerce").isna()]
+    text = not_numbers(frame[column])
     if text.empty:
         return failure
     shown = [str(v)[:40] for v in text.drop_duplicates().head(5)]

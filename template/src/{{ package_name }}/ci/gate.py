@@ -68,7 +68,7 @@ def compare(
         against = verdicts.get(f"{name} vs baseline")
         if against is not None:
             meets = meets and against["passed"]
-            limits.append(f"beats baseline {against.get('baseline')} by {gates.baseline_margin(kpis)}")
+            limits.append(f"beats baseline {against['baseline']} by {gates.baseline_margin(kpis)}")
         old = (base or {}).get(name)
         if old is None or value is None:
             change, regressed = None, False

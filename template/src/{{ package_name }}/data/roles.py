@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..config import shown
 from ..errors import SettingsError
 
 FEATURE, DATE = "feature", "date"
@@ -30,16 +31,6 @@ INDEX_NAME = re.compile(r"^(unnamed: ?\d+|index|row|rownames|\.\.\.1)?$", re.IGN
 
 class RolesError(SettingsError):
     """The column roles file does not fit the data; the message says what to change."""
-
-
-def _shown(file: Path) -> str:
-    """``file`` as the user knows it: relative to the project."""
-    from ..config import project_root
-
-    try:
-        return file.resolve().relative_to(project_root().resolve()).as_posix()
-    except ValueError:
-        return str(file)
 
 
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
@@ -138,14 +129,14 @@ def read(file: Path) -> dict[str, str]:
     try:
         loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
-        raise RolesError(f"{_shown(file)} is not valid YAML: {error}") from None
+        raise RolesError(f"{shown(file)} is not valid YAML: {error}") from None
     columns = loaded.get("columns") if isinstance(loaded, dict) else None
     if not isinstance(columns, dict):
-        raise RolesError(f"{_shown(file)}: expected a 'columns:' mapping of column name to role")
+        raise RolesError(f"{shown(file)}: expected a 'columns:' mapping of column name to role")
     roles = {}
     for name, role in columns.items():
         if role not in ROLES:
-            raise RolesError(f"{_shown(file)}: columns.{name}: use one of {', '.join(ROLES)}, not {role!r}")
+            raise RolesError(f"{shown(file)}: columns.{name}: use one of {', '.join(ROLES)}, not {role!r}")
         roles[str(name)] = role
     return roles
 
@@ -168,10 +159,10 @@ def check(roles: dict[str, str], columns, target: str, file: Path) -> None:
             "here and give the old target a role, or delete the file to profile again)"
         )
     if problems:
-        raise RolesError(f"{_shown(file)}: " + "; ".join(problems))
+        raise RolesError(f"{shown(file)}: " + "; ".join(problems))
     if not any(role in (FEATURE, DATE) for role in roles.values()):
         raise RolesError(
-            f"{_shown(file)}: no column has the role feature or date: the model has nothing to learn from"
+            f"{shown(file)}: no column has the role feature or date: the model has nothing to learn from"
         )
 
 

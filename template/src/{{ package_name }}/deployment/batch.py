@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import load_params
 from ..errors import GateError
+from ..expectations import not_numbers
 from . import model as model_module
 
 
@@ -33,9 +34,7 @@ def check_columns(frame, served: model_module.ServedModel) -> None:
         if name in frame.columns and kind in model_module.NUMERIC and frame[name].notna().any():
             column = frame[name]
             if not types.is_numeric_dtype(column) or types.is_bool_dtype(column):
-                import pandas as pd
-
-                text = column[column.notna() & pd.to_numeric(column, errors="coerce").isna()]
+                text = not_numbers(column)
                 where = f": {text.iloc[0]!r} in row {text.index[0] + 2} of the file" if len(text) else ""
                 problems.append(f"column {name!r} must hold numbers ({kind}){where}")
     if problems:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import load_params, path, project_root
+from ..config import load_params, path, shown
 from ..errors import shorten
 
 MODEL_FILE, SIGNATURE_FILE, METADATA_FILE = "model.joblib", "signature.json", "metadata.json"
@@ -303,11 +303,6 @@ def from_registry(uri: str, params: dict[str, Any]) -> tuple[Any, list[dict[str,
     return model, info.signature.inputs.to_dict()
 
 
-def _shown(file: Path) -> str:
-    root = project_root()
-    return file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)
-
-
 def load(params: dict[str, Any] | None = None) -> ServedModel:
     """The model to serve (see the module docstring for where it comes from)."""
     import joblib
@@ -322,11 +317,11 @@ def load(params: dict[str, Any] | None = None) -> ServedModel:
         folder_path = Path(folder)
         metadata_file = folder_path / METADATA_FILE
         metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
-        source = f"{_shown(folder_path)} ({metadata.get('source', 'packaged')})"
+        source = f"{shown(folder_path)} ({metadata.get('source', 'packaged')})"
         model_file, signature_file = folder_path / MODEL_FILE, folder_path / SIGNATURE_FILE
     else:
         model_file, signature_file = path(params, "model"), path(params, "signature")
-        source = _shown(model_file)
+        source = shown(model_file)
     if not model_file.is_file():
         raise FileNotFoundError(f"no model at {model_file}: run the pipeline (make repro) or make package")
     signature = read_signature(signature_file)

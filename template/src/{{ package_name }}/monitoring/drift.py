@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import reports
-from ..config import load_kpis, load_params, path, project_root
+from ..config import load_kpis, load_params, path, project_root, shown
 from ..errors import GateError
 from ..serving.log import read_log
 
@@ -98,18 +98,18 @@ def current_data(params: dict[str, Any], source: str | None, days: int | None):
     location = Path(source) if source else log_dir(params)
     if not location.is_absolute():
         location = root / location
-    shown = location.relative_to(root).as_posix() if location.is_relative_to(root) else str(location)
+    where = shown(location)
     if location.is_file():
         frame = pd.read_csv(location)
-        return frame.drop(columns=[params["data"]["target"]], errors="ignore"), shown
+        return frame.drop(columns=[params["data"]["target"]], errors="ignore"), where
     if not location.is_dir():
-        return pd.DataFrame(), shown
+        return pd.DataFrame(), where
     frame, skipped = read_log(location, days)
     if skipped:
-        print(f"warning: skipped {skipped} unreadable prediction-log lines in {shown}")
+        print(f"warning: skipped {skipped} unreadable prediction-log lines in {where}")
     if frame.attrs.get("qa_rows"):
         print(f"left out {frame.attrs['qa_rows']} rows of QA and load-test traffic (not production data)")
-    return frame, f"{shown} (prediction log{f', last {days} days' if days is not None else ''})"
+    return frame, f"{where} (prediction log{f', last {days} days' if days is not None else ''})"
 
 
 def write_outputs(params: dict[str, Any], verdict: dict[str, Any], snapshot) -> None:
