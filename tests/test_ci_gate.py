@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import built_project, run
+from .conftest import run
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, project_env):
-    root = built_project(tmp_path_factory.mktemp("gate") / "my-ml-project", project_env)
-    run(["git", "branch", "-M", "main"], root, project_env)
-    return root
+def project(default_built, project_env):
+    assert run(["git", "branch", "--show-current"], default_built, project_env).stdout.strip() == "main"
+    return default_built
 
 
 def gate(root, env, summary, base="main", ok=True):

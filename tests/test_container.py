@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import UV, built_project, free_port, run, wait_healthy
+from .conftest import UV, free_port, run, wait_healthy
 
 pytestmark = pytest.mark.slow
 TOOLS = ("podman", "runc", "debootstrap")
@@ -86,10 +86,9 @@ def base_images(podman, tmp_path_factory, project_env) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, project_env) -> Path:
-    root = built_project(tmp_path_factory.mktemp("image") / "my-ml-project", project_env)
-    run(["make", "package"], root, project_env)
-    return root
+def project(default_built, project_env) -> Path:
+    run(["make", "package"], default_built, project_env)
+    return default_built
 
 
 def test_the_image_builds_runs_as_non_root_and_passes_qa(podman, base_images, project, project_env):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import RunningService, built_project, http, render, run
+from .conftest import RunningService, http, render, run
 
 PKG = "my_ml_project"
 MODEL_NAME = "my-ml-project"
@@ -51,8 +51,8 @@ def test_dockerfile_is_slim_non_root_and_serves_the_packaged_model(tmp_path, ver
 
 # ------------------------------------------------------------------------------ the real service
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, project_env) -> Path:
-    return built_project(tmp_path_factory.mktemp("serving") / "my-ml-project", project_env)
+def project(default_built) -> Path:
+    return default_built
 
 
 class Service(RunningService):
@@ -268,8 +268,10 @@ def test_image_recipe_serves_the_packaged_model_without_docker(project, project_
                         destination.mkdir(parents=True, exist_ok=True)
                         shutil.copy2(project / source, destination)
             elif keyword == "RUN" and "useradd" not in arguments:
-                # uv's package cache stands in for the registry the image build downloads from.
-                run(["bash", "-euc", rebase(arguments).replace(" --no-cache", "")], workdir, env)
+                # uv's package cache stands in for the registry the image build downloads from, and
+                # bytecode is left to the first import (test_container.py builds the real image).
+                command = rebase(arguments).replace(" --no-cache", "")
+                run(["bash", "-euc", command], workdir, {**env, "UV_COMPILE_BYTECODE": "0"})
         return env
 
     host = {k: v for k, v in project_env.items() if k not in ("UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV")}
