@@ -46,15 +46,32 @@ def podman(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def base_images(podman, tmp_path_factory, project_env) -> dict[str, str]:
-    """The Dockerfile's PYTHON_IMAGE and UV_IMAGE, made locally."""
+def debootstrap(podman, tmp_path_factory, project_env):
+    """The base image's root filesystem, started in the background: much of debootstrap's time is
+    spent downloading, while the project is built (``base_images`` asks for ``project`` next)."""
     work = tmp_path_factory.mktemp("base")
     rootfs = work / "rootfs"
-    run(
-        ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(rootfs), MIRROR],
-        work,
-        project_env,
-    )
+    log = work / "debootstrap.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(rootfs), MIRROR],
+            cwd=work,
+            env=project_env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    yield work, rootfs, process, log
+    if process.poll() is None:  # the project could not be built
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def base_images(podman, debootstrap, project, project_env) -> dict[str, str]:
+    """The Dockerfile's PYTHON_IMAGE and UV_IMAGE, made locally."""
+    work, rootfs, process, log = debootstrap
+    code = process.wait(timeout=900)
+    assert code == 0, f"debootstrap failed ({code}):\n{log.read_text()[-4000:]}"
     bundle = Path(os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")
     if bundle.is_file():  # the machine's trust store, proxy CAs included
         (rootfs / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)

@@ -535,6 +535,7 @@ def test_trusted_copy_runs_only_the_declared_tasks(tmp_path, project_env, monkey
         untrusted = render(tmp_path / "untrusted" / "my-ml-project")
         assert not (trusted / ".git").exists() and not (trusted / "uv.lock").exists()
         assert files_of(trusted) == files_of(untrusted)
+
         # `_commit` of a dirty template working tree is stamped per copy (the README names it); the
         # answers are the same.
         def stamped(root: Path, name: str) -> bytes:
