@@ -136,10 +136,14 @@ def beats_baseline(
 
 
 def gate(
-    metrics: dict[str, Any], kpis: dict[str, Any], against: str = "the trivial baseline"
+    metrics: dict[str, Any],
+    kpis: dict[str, Any],
+    against: str = "the trivial baseline",
+    reasons: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Every threshold of ``kpis``, and the primary metric beating ``metrics['baseline']`` (what
-    ``against`` names) by ``baseline_margin``, when both are there."""
+    ``against`` names) by ``baseline_margin``, when both are there. ``reasons``: why a metric was
+    not computed, by name, shown beside each check of it."""
     checks = [check(name, metrics.get(name), limit) for name, limit in thresholds(kpis).items()]
     primary = kpis.get("primary_metric")
     margin = baseline_margin(kpis)
@@ -147,11 +151,17 @@ def gate(
         reference = (metrics.get("baseline") or {}).get(primary)
         higher = higher_is_better(kpis, primary)
         checks.append(beats_baseline(primary, metrics.get(primary), reference, margin, higher, against))
+    for item in checks:
+        reason = (reasons or {}).get(item["metric"].removesuffix(" vs baseline"))
+        if item["value"] is None and reason:
+            item["reason"] = reason
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
 
 def failure_line(item: dict[str, Any], source: str = "business/kpis.yaml") -> str:
     """One readable line for a failed check."""
+    if item.get("reason"):
+        return f"{item['metric']} is not computed, and {source} gates it: {item['reason']}"
     if "baseline" in item:
         return (
             f"{item['metric']}: {item['value']} does not beat {item.get('against', 'the baseline')} ({item['baseline']}) "

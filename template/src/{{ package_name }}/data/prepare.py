@@ -15,6 +15,12 @@ from ..errors import DataValidationError, SettingsError, shorten
 MIN_LABELLED = 10
 
 
+def held_out(rows: int, test_size: float) -> int:
+    """How many of a class's ``rows`` the split holds out for testing (pandas' ``sample(frac=...)``
+    rounds): none of a class with a row or two."""
+    return round(rows * test_size)
+
+
 def prepare(frame, target: str, task: str, settings: dict[str, Any]):
     """Return ``(train, test, unlabelled_rows)``."""
     if target not in frame.columns:

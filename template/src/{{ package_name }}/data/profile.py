@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import KPIS_FILE, load_params, path, project_root
 from . import roles as column_roles
+from .prepare import held_out
 from .suite import build_suite, write_suite
 
 MARKER = "# from the data on the first run"
@@ -35,13 +36,20 @@ def _bound(kind: str, value: float) -> str:
     return "{" + f"{kind}: {_fmt(value)}" + "}"
 
 
-def kpi_defaults(labels, task: str) -> dict[str, list[str]]:
-    """YAML lines for each placeholder key, derived from the labelled target values."""
+def kpi_defaults(labels, task: str, test_size: float = 0.2) -> dict[str, list[str]]:
+    """YAML lines for each placeholder key, derived from the labelled target values. ROC AUC is
+    gated only when every class reaches the test split (``test_size`` of each)."""
     if task == "classification":
-        classes = sorted(labels.astype(str).unique())
+        counts = labels.astype(str).value_counts()
+        classes = sorted(counts.index)
         chance = 1 / len(classes)
         auc = "roc_auc" if len(classes) == 2 else "roc_auc_ovr"
         shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+        rare = [c for c in classes if held_out(int(counts[c]), test_size) == 0]
+        auc_line = f"  {auc}: {_bound('min', 0.65)}   # 0.5 is a random ranking"
+        if rare:
+            named = ", ".join(f"{c!r} ({counts[c]} rows)" for c in rare[:3]) + ", ..." * (len(rare) > 3)
+            auc_line = f"  # {auc}: {_bound('min', 0.65)}   not gated: the test split gets no row of {named}"
         fairness = ["accuracy: 0.25"] + (["selection_rate: 0.3"] if len(classes) == 2 else [])
         return {
             "primary_metric": [
@@ -50,7 +58,7 @@ def kpi_defaults(labels, task: str) -> dict[str, list[str]]:
             "thresholds": [
                 "thresholds:",
                 f"  balanced_accuracy: {_bound('min', min(0.95, chance + 0.15))}   # chance + 0.15",
-                f"  {auc}: {_bound('min', 0.65)}   # 0.5 is a random ranking",
+                auc_line,
             ],
             "max_difference": ["max_difference:", *(f"  {line}" for line in fairness)],
         }
@@ -109,7 +117,8 @@ def profile(params: dict[str, Any], frame) -> list[str]:
         text = kpis_file.read_text(encoding="utf-8")
         labels = frame[target].dropna()
         if _PLACEHOLDER.search(text) and len(labels):
-            text, filled = fill_placeholders(text, kpi_defaults(labels, task))
+            defaults = kpi_defaults(labels, task, params["prepare"]["test_size"])
+            text, filled = fill_placeholders(text, defaults)
             if filled:
                 kpis_file.write_text(text, encoding="utf-8")
                 done.append(f"defaults from the data -> {KPIS_FILE}: {', '.join(filled)}")

@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             report["positive_class"] = str(positive)
         elif params["data"].get("positive_class") is not None:
             print(f"note: data.positive_class is not used: {len(classes)} classes (it chooses one of two)")
+        missing = task_metrics.not_computed(classes, labels)
+        if missing:
+            report["not_computed"] = missing
+            print(f"note: {', '.join(missing)} not computed: {next(iter(missing.values()))}")
     metrics, plots = task_metrics.compute(task, model, features, labels, positive)
     metrics["baseline"] = task_metrics.baseline(task, train_labels, features, labels, positive)
     reports.write_json(path(params, "metrics"), metrics)
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     # After the metrics are written: a misspelt name in business/kpis.yaml stops the run here, and
     # the reports stay for `make gate` and `make plots` (which name the same key).
     gates.check_metric_names(kpis, task_metrics.available(task, len(report.get("classes", []))))
-    gate = {**report, **gates.gate(metrics, kpis)}
+    gate = {**report, **gates.gate(metrics, kpis, reasons=report.get("not_computed"))}
     reports.write_json(path(params, "gate"), gate)
 
     flat = {k: v for k, v in metrics.items() if k != "baseline"}

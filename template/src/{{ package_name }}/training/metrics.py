@@ -50,6 +50,30 @@ def positive_class(classes: list[Any], train_labels, configured: Any = None) -> 
     return min(classes, key=lambda label: (counts.get(label, 0), -classes.index(label)))
 
 
+def absent_classes(classes: list[Any], labels) -> list[Any]:
+    """The model's classes without a row in ``labels``: ROC AUC needs one of each."""
+    import numpy as np
+
+    seen = set(np.asarray(labels).tolist())
+    return [label for label in classes if label not in seen]
+
+
+def not_computed(classes: list[Any], labels) -> dict[str, str]:
+    """Why ``classification`` leaves a metric of ``available`` out, by metric (empty: none left out).
+    A class with a row or two rarely reaches the test split (``prepare.test_size`` of each class)."""
+    absent = absent_classes(classes, labels)
+    if not absent:
+        return {}
+    shown = ", ".join(repr(str(label)) for label in absent[:5]) + (", ..." if len(absent) > 5 else "")
+    reason = (
+        f"the test split has no row of {'class' if len(absent) == 1 else 'classes'} {shown}, too rare "
+        "to hold one out: collect more rows of it, or merge it into another class"
+    )
+    return dict.fromkeys(
+        ("roc_auc",) if len(classes) == 2 else ("roc_auc_ovr", "roc_auc_ovr_weighted"), reason
+    )
+
+
 def _number(value: Any) -> float | None:
     try:
         return float(value)
@@ -77,6 +101,7 @@ def classification(model, features, labels, positive: Any = None) -> tuple[dict[
             for a, p in zip(labels.tolist(), predicted.tolist(), strict=True)
         ]
     }
+    every_class = not absent_classes(classes, labels)
     if len(classes) == 2:
         is_positive = np.asarray(labels) == positive
         column = scores[:, classes.index(positive)]
@@ -86,7 +111,7 @@ def classification(model, features, labels, positive: Any = None) -> tuple[dict[
             ("recall", m.recall_score),
         ):
             result[name] = function(labels, predicted, pos_label=positive, zero_division=0)
-        if 0 < is_positive.sum() < len(is_positive):
+        if every_class:
             result["roc_auc"] = m.roc_auc_score(is_positive, column)
         fpr, tpr, _ = m.roc_curve(is_positive, column)
     else:
@@ -99,8 +124,7 @@ def classification(model, features, labels, positive: Any = None) -> tuple[dict[
         result["recall_macro"] = m.recall_score(
             labels, predicted, average="macro", labels=classes, zero_division=0
         )
-        present = [c for c in classes if (np.asarray(labels) == c).any()]
-        if len(present) == len(classes):
+        if every_class:
             for average, name in (("macro", "roc_auc_ovr"), ("weighted", "roc_auc_ovr_weighted")):
                 result[name] = m.roc_auc_score(
                     labels, scores, multi_class="ovr", average=average, labels=classes
