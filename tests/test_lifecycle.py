@@ -164,6 +164,8 @@ def test_pipeline_writes_metrics_plots_and_gate_results(default_project, default
     root = default_project
     for stage in STAGES:
         assert f"Running stage '{stage}'" in default_repro.stdout
+    # MLflow's INFO lines only when asked for (MLFLOW_LOGGING_LEVEL=INFO)
+    assert " INFO mlflow" not in default_repro.stdout + default_repro.stderr
     validation = read_json(root / "reports/validation.json")
     assert validation["success"] is True and validation["failed"] == 0 and validation["evaluated"] > 60
     metrics = read_json(root / "reports/metrics.json")

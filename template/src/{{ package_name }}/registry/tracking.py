@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -69,6 +70,8 @@ def connect(settings: dict[str, Any]) -> str:
 
     uri = tracking_uri(settings)
     if uri != _connected:
+        if "MLFLOW_LOGGING_LEVEL" not in os.environ:  # no INFO lines (database set-up...) in the output
+            logging.getLogger("mlflow").setLevel(logging.WARNING)
         if uri.startswith(("http://", "https://")):
             for key, value in HTTP_DEFAULTS.items():
                 os.environ.setdefault(key, value)
