@@ -8,7 +8,7 @@ by test module, prints two markdown tables and writes JSON (default
 bench/suite-profile-results.json). What the lines do not cover is the pytest workers' own work
 and the few processes the tests start themselves (servers, podman): the "not in the lines" row.
 
-    uv run python bench/suite_profile.py                      # the whole suite (about 25 min here)
+    uv run python bench/suite_profile.py                      # the whole suite (10 to 25 min)
     uv run python bench/suite_profile.py --tests tests/test_serving.py
     uv run python bench/suite_profile.py --lines FILE         # sum up lines written earlier
 """
