@@ -291,10 +291,15 @@ SAME_WORKER = {
 RUNS_LAST = {"test_ci_gate"}  # within its group
 
 
+def module_of(nodeid: str) -> str:
+    """``tests/test_x.py::test_y[p-q]`` -> ``test_x``."""
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+
+
 def group_of(nodeid: str) -> str:
     """``tests/test_x.py::test_y[p-q]`` -> ``test_x``, or ``test_x[p]`` for GROUPED_BY_PARAMETER, or
     the module SAME_WORKER names."""
-    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    module = module_of(nodeid)
     if module in GROUPED_BY_PARAMETER and nodeid.endswith("]"):
         return f"{module}[{nodeid.rsplit('[', 1)[1][:-1].split('-', 1)[0]}]"
     return SAME_WORKER.get(module, module)
@@ -315,8 +320,8 @@ def pytest_collection_modifyitems(config, items):
     rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
 
     def order(item) -> tuple[int, bool]:
-        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-        return rank.get(group_of(item.nodeid).split("[", 1)[0], len(rank)), module in RUNS_LAST
+        group = group_of(item.nodeid).split("[", 1)[0]
+        return rank.get(group, len(rank)), module_of(item.nodeid) in RUNS_LAST
 
     # Stable: within a module, pytest's order (grouped by fixture parameter) is kept.
     items.sort(key=order)

@@ -22,6 +22,12 @@ class SettingsError(GateError):
     names the file, the key and what is expected."""
 
 
+def listed(items, limit: int = 5) -> str:
+    """The first ``limit`` of ``items`` (text), comma-separated, with ", ..." when there are more."""
+    items = list(items)
+    return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "")
+
+
 def shorten(text: str, limit: int = 60) -> str:
     """``text`` cut to ``limit`` characters: a message never echoes a large input back."""
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -60,7 +60,12 @@ def run_suite(frame, suite_dict: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-RANGE = "expect_column_values_to_be_between"
+# The expectation types the profiled suites use (data/suite.py) and the messages read.
+RANGE, IN_SET, NOT_NULL = (
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_not_be_null",
+)
 
 
 def not_numbers(values):

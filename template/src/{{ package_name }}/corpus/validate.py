@@ -19,7 +19,7 @@ from typing import Any
 from .. import reports
 from ..config import load_params, path, project_root
 from ..errors import DataValidationError
-from ..expectations import describe, run_suite
+from ..expectations import IN_SET, NOT_NULL, describe, run_suite
 from .collect import read_jsonl
 
 PAIR_FIELDS = ("instruction", "answer", "source")
@@ -40,14 +40,12 @@ def pair_suite(contract: dict[str, Any], sources: list[str]) -> dict[str, Any]:
             "kwargs": {"column_set": list(PAIR_FIELDS), "exact_match": False},
         }
     ]
-    expectations += [
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": f}} for f in PAIR_FIELDS
-    ]
+    expectations += [{"type": NOT_NULL, "kwargs": {"column": f}} for f in PAIR_FIELDS]
     expectations += [
         _between("instruction", contract["instruction_chars"]),
         _between("answer", contract["answer_chars"]),
         {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "instruction"}},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "source", "value_set": sources}},
+        {"type": IN_SET, "kwargs": {"column": "source", "value_set": sources}},
     ]
     return {"name": "pairs", "expectations": expectations}
 
@@ -56,7 +54,7 @@ def document_suite(contract: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": "documents",
         "expectations": [
-            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "text"}},
+            {"type": NOT_NULL, "kwargs": {"column": "text"}},
             _between("text", contract["document_chars"]),
             {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "sha256"}},
         ],

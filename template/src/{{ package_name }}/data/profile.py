@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from ..config import KPIS_FILE, load_params, path, project_root
+from ..errors import listed
 from . import roles as column_roles
 from .prepare import held_out
 from .suite import build_suite, write_suite
@@ -36,7 +37,7 @@ def _bound(kind: str, value: float) -> str:
     return "{" + f"{kind}: {_fmt(value)}" + "}"
 
 
-def kpi_defaults(labels, task: str, test_size: float = 0.2) -> dict[str, list[str]]:
+def kpi_defaults(labels, task: str, test_size: float) -> dict[str, list[str]]:
     """YAML lines for each placeholder key, derived from the labelled target values. ROC AUC is
     gated only when every class reaches the test split (``test_size`` of each)."""
     if task == "classification":
@@ -44,11 +45,11 @@ def kpi_defaults(labels, task: str, test_size: float = 0.2) -> dict[str, list[st
         classes = sorted(counts.index)
         chance = 1 / len(classes)
         auc = "roc_auc" if len(classes) == 2 else "roc_auc_ovr"
-        shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+        shown = listed(classes, 6)
         rare = [c for c in classes if held_out(int(counts[c]), test_size) == 0]
         auc_line = f"  {auc}: {_bound('min', 0.65)}   # 0.5 is a random ranking"
         if rare:
-            named = ", ".join(f"{c!r} ({counts[c]} rows)" for c in rare[:3]) + ", ..." * (len(rare) > 3)
+            named = listed((f"{c!r} ({counts[c]} rows)" for c in rare), 3)
             auc_line = f"  # {auc}: {_bound('min', 0.65)}   not gated: the test split gets no row of {named}"
         fairness = ["accuracy: 0.25"] + (["selection_rate: 0.3"] if len(classes) == 2 else [])
         return {

@@ -20,16 +20,12 @@ import math
 from typing import Any
 
 from ..config import load_params, path, project_root
+from ..expectations import IN_SET, NOT_NULL, RANGE
 from . import roles as column_roles
 
 MARGIN = 0.1  # share of missing values tolerated above what the reference data had
 RANGE_PAD, VALUE_PAD = 0.25, 0.1
 MAX_CATEGORIES = 20
-RANGE, IN_SET, NOT_NULL = (
-    "column_values_to_be_between",
-    "column_values_to_be_in_set",
-    "column_values_to_not_be_null",
-)
 
 
 def _round(value: float) -> float:
@@ -37,7 +33,7 @@ def _round(value: float) -> float:
 
 
 def _expect(kind: str, **kwargs: Any) -> dict[str, Any]:
-    return {"type": f"expect_{kind}", "kwargs": kwargs}
+    return {"type": kind, "kwargs": kwargs}
 
 
 def _completeness(column: str, values) -> dict[str, Any]:
@@ -65,11 +61,11 @@ def build_suite(frame, target: str, task: str, roles: dict[str, str] | None = No
     rows = len(frame)
     expectations = [
         _expect(
-            "table_columns_to_match_set",
+            "expect_table_columns_to_match_set",
             column_set=sorted(map(str, frame.columns)),
             exact_match=True,
         ),
-        _expect("table_row_count_to_be_between", min_value=max(1, math.ceil(rows / 2))),
+        _expect("expect_table_row_count_to_be_between", min_value=max(1, math.ceil(rows / 2))),
     ]
     for column in sorted(map(str, frame.columns)):
         values = frame[column]
@@ -127,7 +123,7 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     before, after = _by_column(old), _by_column(new)
     for column in sorted(set(before) & _columns(new)):
         was, now = before[column], after.get(column, {})
-        old_range, new_range = was.get(f"expect_{RANGE}"), now.get(f"expect_{RANGE}")
+        old_range, new_range = was.get(RANGE), now.get(RANGE)
         if old_range and not new_range:
             lines.append(
                 f"{column!r}: was numbers from {old_range['min_value']} to {old_range['max_value']}, "
@@ -141,14 +137,14 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 f"{column!r}: range {old_range['min_value']} to {old_range['max_value']} -> "
                 f"{new_range['min_value']} to {new_range['max_value']}"
             )
-        old_set, new_set = was.get(f"expect_{IN_SET}"), now.get(f"expect_{IN_SET}")
+        old_set, new_set = was.get(IN_SET), now.get(IN_SET)
         if old_set and not new_set:
             lines.append(f"{column!r}: no longer a closed list of values")
         elif old_set:
             added = [value for value in new_set["value_set"] if value not in old_set["value_set"]]
             if added:
                 lines.append(f"{column!r}: new values {shorten(', '.join(map(repr, added)), 120)}")
-        old_nulls, new_nulls = was.get(f"expect_{NOT_NULL}"), now.get(f"expect_{NOT_NULL}")
+        old_nulls, new_nulls = was.get(NOT_NULL), now.get(NOT_NULL)
         if old_nulls and (not new_nulls or new_nulls.get("mostly", 1) < old_nulls.get("mostly", 1)):
             allowed = f"{1 - new_nulls.get('mostly', 1):.0%}" if new_nulls else "any share"
             lines.append(f"{column!r}: more missing values allowed ({allowed})")

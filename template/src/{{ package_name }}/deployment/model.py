@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import load_params, path, shown
-from ..errors import shorten
+from ..errors import listed, shorten
 
 MODEL_FILE, SIGNATURE_FILE, METADATA_FILE = "model.joblib", "signature.json", "metadata.json"
 NUMERIC = {"double", "float", "long", "integer"}
@@ -403,7 +403,7 @@ def validator(signature: list[dict[str, Any]]):
         if kind == "missing":
             return f"{where}: missing column '{column}'"
         if kind == "extra_forbidden":
-            known = ", ".join(list(types)[:8]) + (", ..." if len(types) > 8 else "")
+            known = listed(types, 8)
             return f"{where}: unknown column '{shorten(str(column))}' (the model's {len(types)} columns: {known})"
         expected = _TYPE_NAMES.get(types.get(column, ""), types.get(column, "a value"))
         if types.get(column) == "boolean":

@@ -65,7 +65,9 @@ def not_computed(classes: list[Any], labels) -> dict[str, str]:
     absent = absent_classes(classes, labels)
     if not absent:
         return {}
-    shown = ", ".join(repr(str(label)) for label in absent[:5]) + (", ..." if len(absent) > 5 else "")
+    from ..errors import listed
+
+    shown = listed(repr(str(label)) for label in absent)
     reason = (
         f"the test split has no row of {'class' if len(absent) == 1 else 'classes'} {shown}, too rare "
         "to hold one out: collect more rows of it, or merge it into another class"
