@@ -70,6 +70,7 @@ src/{pkg}/config.py
 src/{pkg}/errors.py
 src/{pkg}/expectations.py
 src/{pkg}/gates.py
+src/{pkg}/process.py
 src/{pkg}/reports.py
 src/{pkg}/settings.py
 src/{pkg}/registry/README.md

@@ -46,6 +46,10 @@ GROUPS = (
 )
 
 
+# The collector set as for a command (process.py): a fifth less time for the same imports.
+COLLECTOR = f"from {__package__} import process; process.start()"
+
+
 def installed(name: str) -> bool:
     """Whether ``name``'s library is installed (found, not imported)."""
     return importlib.util.find_spec(name.split(".")[0]) is not None
@@ -67,7 +71,7 @@ def warm(groups=GROUPS) -> list[str]:
         (
             group,
             subprocess.Popen(
-                [sys.executable, "-c", "import " + ", ".join(group)],
+                [sys.executable, "-c", f"{COLLECTOR}; import {', '.join(group)}; process.finish()"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             ),
