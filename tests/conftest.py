@@ -265,6 +265,8 @@ def default_built(tmp_path_factory, project_env) -> Path:
 # shape in test_csv_shapes), and the groups that take longest are handed out first, so the workers
 # finish together. The llmops modules share one group: each worker that runs one of them builds
 # the llmops environment (torch and its bytecode), which costs more than the parallelism gains.
+# The quick in-process tests of test_questions come last, one group per test, so that both
+# workers share the end of the run instead of one waiting for the other.
 # (pytest 9.2 no longer lets xdist's own `xdist_group` marks reach the scheduler: the grouping is
 # done here, from the test ids.)
 SLOWEST_FIRST = (  # groups, by measured time (pytest --durations=0)
@@ -277,12 +279,13 @@ SLOWEST_FIRST = (  # groups, by measured time (pytest --durations=0)
     "test_monitoring",
     "test_tracking_server",
     "test_workflows",
-    "test_questions",
     "test_render",
     "test_cookiecutter",
     "test_releases",
+    "test_questions",
 )
 GROUPED_BY_PARAMETER = {"test_csv_shapes"}  # its project fixture is module-scoped and parametrised
+ONE_GROUP_PER_TEST = {"test_questions"}  # no module-scoped fixture: nothing is built twice
 SAME_WORKER = {
     "test_llm_variants": "test_llmops",  # llm_env
     "test_real_models": "test_llmops",
@@ -299,8 +302,10 @@ def module_of(nodeid: str) -> str:
 
 def group_of(nodeid: str) -> str:
     """``tests/test_x.py::test_y[p-q]`` -> ``test_x``, or ``test_x[p]`` for GROUPED_BY_PARAMETER, or
-    the module SAME_WORKER names."""
+    the module SAME_WORKER names, or the test id itself for ONE_GROUP_PER_TEST."""
     module = module_of(nodeid)
+    if module in ONE_GROUP_PER_TEST:
+        return nodeid
     if module in GROUPED_BY_PARAMETER and nodeid.endswith("]"):
         return f"{module}[{nodeid.rsplit('[', 1)[1][:-1].split('-', 1)[0]}]"
     return SAME_WORKER.get(module, module)
@@ -321,8 +326,8 @@ def pytest_collection_modifyitems(config, items):
     rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
 
     def order(item) -> tuple[int, bool]:
-        group = group_of(item.nodeid).split("[", 1)[0]
-        return rank.get(group, len(rank)), module_of(item.nodeid) in RUNS_LAST
+        module = module_of(item.nodeid)
+        return rank.get(SAME_WORKER.get(module, module), len(rank)), module in RUNS_LAST
 
     # Stable: within a module, pytest's order (grouped by fixture parameter) is kept.
     items.sort(key=order)
