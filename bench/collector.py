@@ -15,16 +15,14 @@ Reported per stage: median wall and CPU seconds (the process's own, from ``wait4
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import yaml
+from import_floor import arguments, run_project  # this folder: `python bench/collector.py`
 
 DEFAULT = "import sys; from {package}.__main__ import main; sys.exit(main([{stage!r}]))"
 
@@ -42,24 +40,8 @@ def measured(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    options.add_argument("project", nargs="?", default=".demo/my-ml-project", type=Path)
-    options.add_argument("--repeats", type=int, default=5)
-    options.add_argument("--out", type=Path, help="write the medians as JSON here")
-    args = options.parse_args(argv)
-
-    project = args.project.resolve()
-    python = project / ".venv/bin/python"
-    if not python.exists():
-        sys.exit(f"{python} not found: run `make demo` (or `make setup && make repro` in {project}) first")
-    package = next(p.name for p in (project / "src").iterdir() if (p / "process.py").is_file())
-    stages = list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
-    drop = ("PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "MLFLOW_TRACKING_URI")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(DVC_NO_ANALYTICS="1", MLFLOW_DISABLE_TELEMETRY="true", GX_ANALYTICS_ENABLED="false")
-    env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+    args = arguments(__doc__, 5, argv)
+    project, python, package, stages, env = run_project(args.project)
     ways = {
         "default": lambda stage: [str(python), "-c", DEFAULT.format(package=package, stage=stage)],
         "shipped": lambda stage: [str(python), "-m", package, stage],

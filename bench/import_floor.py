@@ -51,16 +51,22 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(description: str, repeats: int, argv: list[str] | None) -> argparse.Namespace:
+    """PROJECT (default: what `make demo` leaves), --repeats, --out: the options of the scripts that
+    time the stages of a project that has run its pipeline (this one and collector.py)."""
     options = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     options.add_argument("project", nargs="?", default=".demo/my-ml-project", type=Path)
-    options.add_argument("--repeats", type=int, default=3)
+    options.add_argument("--repeats", type=int, default=repeats)
     options.add_argument("--out", type=Path, help="write the medians as JSON here")
-    args = options.parse_args(argv)
+    return options.parse_args(argv)
 
-    project = args.project.resolve()
+
+def run_project(path: Path) -> tuple[Path, Path, str, list[str], dict[str, str]]:
+    """The project at ``path``, its interpreter, package and stages, and the environment DVC would
+    run them in; exits with what to do when the project has no environment."""
+    project = path.resolve()
     python = project / ".venv/bin/python"
     if not python.exists():
         sys.exit(f"{python} not found: run `make demo` (or `make setup && make repro` in {project}) first")
@@ -70,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(DVC_NO_ANALYTICS="1", MLFLOW_DISABLE_TELEMETRY="true", GX_ANALYTICS_ENABLED="false")
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+    return project, python, package, stages, env
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(__doc__, 3, argv)
+    project, python, package, stages, env = run_project(args.project)
 
     rows: dict[str, dict[str, float | list[str]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
