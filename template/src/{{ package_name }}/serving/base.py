@@ -244,6 +244,7 @@ class ServiceBase:
 def serve(doc: str | None, argv: list[str] | None, create_app, describe) -> int:
     """The ``serve`` command of a profile: ``--host``/``--port`` (defaults: ``serving`` in
     params.yaml), ``create_app(params=...)``, one line from ``describe(app, url)``, then uvicorn."""
+    from .. import process
     from ..cli import parser
     from ..config import load_params
     from ..errors import GateError
@@ -265,5 +266,6 @@ def serve(doc: str | None, argv: list[str] | None, create_app, describe) -> int:
     except (FileNotFoundError, ValueError) as error:
         raise GateError(f"cannot serve: {error}") from error
     print(describe(app, f"http://{args.host}:{args.port}"))
+    process.freeze_loaded()
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
     return 0
