@@ -85,6 +85,7 @@ src/{pkg}/serving/qa.py
 tests/__init__.py
 tests/conftest.py
 tests/test_bytecode.py
+tests/test_process.py
 """.split()
 OFFLINE = {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false"}
 # `SUITE_PROFILE=<file>`: every render and every command run through ``run`` appends one JSON line

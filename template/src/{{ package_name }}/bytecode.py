@@ -94,7 +94,7 @@ def warm(groups=GROUPS) -> list[str]:
         (
             group,
             subprocess.Popen(
-                [sys.executable, "-c", f"{COLLECTOR}; import {', '.join(group)}; process.finish()"],
+                [sys.executable, "-c", f"{COLLECTOR}; import {', '.join(group)}; process.freeze()"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             ),

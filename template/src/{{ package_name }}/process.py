@@ -5,10 +5,10 @@ A pipeline stage imports a few hundred thousand objects' worth of libraries (pan
 MLflow, Great Expectations, Evidently) and then exits. With Python's default settings the cyclic
 collector walks over them again and again while they are imported, and once more at exit: about a
 quarter of a stage's time on two cores. ``start`` collects young objects less often (every 50,000
-allocations instead of 700); ``finish`` freezes what the process holds, so that the collector
-leaves it alone at exit. Memory use stays the same: the garbage is still collected, in fewer
-passes. `python -m <package>` and the test session use both; a service also freezes what it has
-loaded (libraries, the model) before it answers its first request (``freeze_loaded``).
+allocations instead of 700); ``freeze`` sets aside what the process holds, so that the collector
+leaves it alone at exit, or, in a service, while it answers requests. Memory use stays the same:
+the garbage is still collected, in fewer passes. `python -m <package>` and the test session use
+both; a service freezes what it has loaded before its first request.
 """
 
 from __future__ import annotations
@@ -23,12 +23,8 @@ def start() -> None:
     gc.set_threshold(YOUNG, *gc.get_threshold()[1:])
 
 
-def freeze_loaded() -> None:
-    """For a long-running service, once loaded: what it holds now (libraries, the model) is never
-    walked by the collector again; what requests allocate is collected as usual."""
-    gc.freeze()
-
-
-def finish() -> None:
-    """Before exit: nothing the process holds is walked by the collector again."""
+def freeze() -> None:
+    """What the process holds now is never walked by the collector again; what it allocates later
+    is collected as usual. Before a command exits, and before a service answers its first request
+    (the libraries and the model it has loaded)."""
     gc.freeze()

@@ -266,6 +266,6 @@ def serve(doc: str | None, argv: list[str] | None, create_app, describe) -> int:
     except (FileNotFoundError, ValueError) as error:
         raise GateError(f"cannot serve: {error}") from error
     print(describe(app, f"http://{args.host}:{args.port}"))
-    process.freeze_loaded()
+    process.freeze()
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
     return 0
