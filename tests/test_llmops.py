@@ -18,6 +18,7 @@ LLM_FILES = """
 business/llm-decision.md
 data/sample/README.md
 data/sample/pairs.jsonl
+data/privacy-allowlist.txt
 data/sample/documents/accounts.md
 data/sample/documents/damage.md
 data/sample/documents/ebikes.md
@@ -39,7 +40,9 @@ src/{pkg}/monitoring/queries.py
 tests/test_query_drift.py
 src/{pkg}/corpus/__init__.py
 src/{pkg}/corpus/collect.py
+src/{pkg}/corpus/convert.py
 src/{pkg}/corpus/pii.py
+src/{pkg}/corpus/privacy.py
 src/{pkg}/corpus/split.py
 src/{pkg}/corpus/validate.py
 src/{pkg}/llm/README.md
@@ -58,6 +61,7 @@ prompts/README.md
 prompts/answer.txt
 tests/test_chat.py
 tests/test_corpus.py
+tests/test_documents.py
 tests/test_generation.py
 tests/test_prompts.py
 """.split()
@@ -440,12 +444,12 @@ def test_personal_data_at_the_source_stops_the_pipeline(llm_project, llm_env):
     try:
         lines = original.splitlines()
         row = json.loads(lines[5])
-        row["answer"] += " Questions? Mail jane.doe@example.com."
+        row["answer"] += " Questions? Mail jane.doe@mailbox.org."
         pairs.write_text("\n".join([*lines[:5], json.dumps(row), *lines[6:]]) + "\n")
         done = run(["make", "repro"], root, llm_env, ok=False)
         assert done.returncode != 0
         assert "personal data (EMAIL_ADDRESS) in pair 5 (answer)" in done.stderr + done.stdout
-        assert "jane.doe@example.com" not in done.stderr + done.stdout
+        assert "jane.doe@mailbox.org" not in done.stderr + done.stdout
     finally:
         pairs.write_text(original)
 

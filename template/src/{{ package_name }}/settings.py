@@ -80,6 +80,7 @@ def _models():
         model_config = strict
         documents: str = Field(min_length=1)
         pairs: str = Field(min_length=1)
+        base_url: str = ""
 
     class Split(BaseModel):
         model_config = strict
@@ -105,8 +106,13 @@ def _models():
 
     class Privacy(BaseModel):
         model_config = strict
-        entities: list[str] = Field(min_length=1)
+        # {ENTITY: block|redact}; a list means block for each
+        entities: (
+            Annotated[dict[str, Literal["block", "redact"]], Field(min_length=1)]
+            | Annotated[list[str], Field(min_length=1)]
+        )
         min_score: float = Field(0.4, ge=0, le=1)
+        allow: str = ""  # the reviewed allow-list file
 
     class Tiny(BaseModel):
         model_config = strict

@@ -34,6 +34,23 @@ SHARE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 SENTENCE_END = re.compile(r"[.!?\n]\s")
 
 
+def cited(contexts) -> dict[str, Any]:
+    """The retrieved chunks as a response names them: ``sources`` (chunk ids) and ``citations``
+    (each chunk's document, title and URL, as ``collect`` found them)."""
+    return {
+        "sources": [c["id"] for c in contexts],
+        "citations": [
+            {
+                "id": c["id"],
+                "document": c.get("document", ""),
+                "title": c.get("title", ""),
+                "url": c.get("url", ""),
+            }
+            for c in contexts
+        ],
+    }
+
+
 class Metrics:
     """The chat route's own Prometheus series, in the serving base's registry."""
 
@@ -197,7 +214,7 @@ class ChatService:
         used = chat.finish(
             question, answer, contexts, self.prompt_tokens(prompt, usage), usage.get("tokens", 0)
         )
-        extra = {"sources": [c["id"] for c in contexts], "guardrails": chat.rules}
+        extra = {**cited(contexts), "guardrails": chat.rules}
         return protocol.completion(chat.ident, self.name, answer, "stop", used, extra)
 
     def _blocked(self, chat: Chat, question: str, rule: str):
@@ -205,7 +222,7 @@ class ChatService:
         chat.first = time.perf_counter()
         shown = "" if rule in ("length", "tokens") else question  # a flood is not logged whole
         used = chat.finish(shown, message, [], 0, 0, blocked=rule)
-        extra = {"sources": [], "guardrails": chat.rules}
+        extra = {**cited([]), "guardrails": chat.rules}
         if not chat.request.stream:
             return protocol.completion(chat.ident, self.name, message, "content_filter", used, extra)
         from ..serving.base import Stream
@@ -252,7 +269,7 @@ class ChatService:
         used = chat.finish(
             question, answer, contexts, self.prompt_tokens(prompt, usage), usage.get("tokens", 0)
         )
-        extra = {"sources": [c["id"] for c in contexts], "guardrails": chat.rules}
+        extra = {**cited(contexts), "guardrails": chat.rules}
         yield protocol.chunk(ident, name, {}, "length" if cut else "stop", **extra)
         if chat.request.include_usage:
             yield {**protocol.chunk(ident, name, {}), "choices": [], "usage": used}

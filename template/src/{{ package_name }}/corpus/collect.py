@@ -1,36 +1,147 @@
 """Data Collection (text): the documents and the instruction/answer pairs, as two JSONL files.
 
-Reads ``data.documents`` (a folder: every ``.md`` and ``.txt`` file below it, in path order) and
-``data.pairs`` (JSONL, one ``{"instruction", "answer", "source"}`` object per line) and writes
-``paths.documents`` (``{"id", "text", "sha256"}`` per document, ``id`` its path in the folder) and
-``paths.pairs``. A line that is not a JSON object is an error naming the file and line.
+Reads ``data.documents``, a folder tree of documents as people have them: HTML, Markdown,
+reStructuredText, plain text, PDF and DOCX (``convert.py`` says how each becomes text; navigation,
+headers and footers of HTML pages are left out), and ``data.pairs`` (JSONL, one
+``{"instruction", "answer", "source"}`` object per line). Writes ``paths.documents``
+(``{"id", "title", "url", "kind", "text", "sha256"}`` per document, ``id`` its path in the
+folder, ``url`` for HTML pages: their canonical link, or ``data.base_url`` joined with the path)
+and ``paths.pairs``. The values of entities that ``privacy`` in ``params.yaml`` redacts are
+replaced by ``<ENTITY>`` here, before any later stage sees them.
+
+Only new and changed files are converted: the conversions are kept in ``paths.conversions``
+(keyed by the file's content), and a run with many files to convert uses every core. The stage
+says how many documents of each kind it read, names every file it could not read with the reason,
+and counts the files of other types it left out. A line of the pairs that is not a JSON object is
+an error naming the file and line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from ..config import load_params, path, project_root
 from ..errors import DataValidationError
 
-SUFFIXES = (".md", ".txt")
+PARALLEL_FROM = 16  # files to convert before the work is spread over the cores
 
 
-def read_documents(folder: Path) -> list[dict[str, Any]]:
+def _convert_one(job: tuple[str, str, str]) -> dict[str, Any]:
+    from .convert import Unreadable, convert
+
+    file, relative, base_url = job
+    try:
+        converted = convert(Path(file), relative, base_url)
+    except Unreadable as error:
+        return {"error": str(error)}
+    return {"text": converted.text, "title": converted.title, "url": converted.url}
+
+
+def _convert_all(jobs: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    workers = min(
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8
+    )
+    if len(jobs) < PARALLEL_FROM or workers < 2:
+        return [_convert_one(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_convert_one, jobs, chunksize=8))
+
+
+def _load_cache(file: Path | None) -> dict[str, dict[str, Any]]:
+    if file is None or not file.is_file():
+        return {}
+    try:
+        return {row["key"]: row for row in read_jsonl(file)}
+    except (DataValidationError, KeyError):
+        return {}  # a damaged cache is only slower
+
+
+def read_documents(
+    folder: Path, base_url: str = "", cache_file: Path | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The documents of ``folder`` and what the stage saw (``kinds``, ``unreadable``, ``other``,
+    ``converted``, ``cached``)."""
+    from .convert import VERSION, kind_of
+
     if not folder.is_dir():
-        raise DataValidationError(f"data.documents: {folder} is not a folder of .md or .txt files")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-    if not files:
-        raise DataValidationError(f"data.documents: no .md or .txt file in {folder}")
-    documents = []
-    for file in files:
-        text = file.read_text(encoding="utf-8", errors="replace")
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        documents.append({"id": file.relative_to(folder).as_posix(), "text": text, "sha256": digest})
-    return documents
+        raise DataValidationError(f"data.documents: {folder} is not a folder of documents")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    readable = [p for p in files if kind_of(p)]
+    other = Counter(p.suffix.lower() or "(no suffix)" for p in files if not kind_of(p))
+    if not readable:
+        raise DataValidationError(
+            f"data.documents: no document in {folder} (HTML, Markdown, reStructuredText, text, PDF or DOCX)"
+        )
+    cache = _load_cache(cache_file)
+    keys, jobs, results = [], [], {}
+    for file in readable:
+        relative = file.relative_to(folder).as_posix()
+        content = hashlib.sha256(file.read_bytes()).hexdigest()
+        key = f"{VERSION}:{relative}:{content}:{base_url}"
+        keys.append((file, relative, key))
+        if key in cache:
+            results[key] = cache[key]
+        else:
+            jobs.append((str(file), relative, base_url, key))
+    for job, result in zip(jobs, _convert_all([j[:3] for j in jobs]), strict=True):
+        results[job[3]] = {"key": job[3], **result}
+    if cache_file is not None:
+        write_jsonl(cache_file, [results[key] for _, _, key in keys])
+    documents, unreadable, kinds = [], [], Counter()
+    for file, relative, key in keys:
+        result = results[key]
+        if "error" in result:
+            unreadable.append((relative, result["error"]))
+            continue
+        kind = kind_of(file)
+        kinds[kind] += 1
+        text = result["text"]
+        documents.append(
+            {
+                "id": relative,
+                "title": result["title"],
+                "url": result["url"],
+                "kind": kind,
+                "text": text,
+                "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            }
+        )
+    seen = {"kinds": dict(kinds), "unreadable": unreadable, "other": dict(other)}
+    seen.update(converted=len(jobs), cached=len(readable) - len(jobs))
+    if not documents:
+        raise DataValidationError(
+            f"data.documents: none of the {len(readable)} documents in {folder} could be read: "
+            + _listed(unreadable)
+        )
+    return documents, seen
+
+
+def _listed(unreadable: list[tuple[str, str]], shown: int = 10) -> str:
+    named = "; ".join(f"{name} ({reason})" for name, reason in unreadable[:shown])
+    return named + (f"; and {len(unreadable) - shown} more" if len(unreadable) > shown else "")
+
+
+def report(seen: dict[str, Any], pairs: int) -> str:
+    """What the stage read, converted, could not read and left out, in a few lines."""
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(seen["kinds"].items()))
+    total = sum(seen["kinds"].values())
+    lines = [
+        f"collected {total} documents ({kinds}; {seen['converted']} converted, {seen['cached']} unchanged) "
+        f"and {pairs} instruction/answer pairs"
+    ]
+    if seen["unreadable"]:
+        lines.append(f"could not read {len(seen['unreadable'])} files: " + _listed(seen["unreadable"]))
+    if seen["other"]:
+        other = ", ".join(f"{suffix} {count}" for suffix, count in sorted(seen["other"].items()))
+        lines.append(f"left out {sum(seen['other'].values())} files that are not documents ({other})")
+    return "\n".join(lines)
 
 
 def read_jsonl(file: Path) -> list[dict[str, Any]]:
@@ -55,17 +166,43 @@ def write_jsonl(file: Path, rows: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def redact(rows: list[dict[str, Any]], fields: tuple[str, ...], rules) -> int:
+    """Replace, in place, the values ``rules`` redacts; each row records its counts; the total."""
+    from . import privacy
+
+    total = 0
+    for row in rows:
+        counts: Counter = Counter()
+        for field in fields:
+            if isinstance(row.get(field), str):
+                row[field], found = privacy.redact(row[field], rules)
+                counts.update(found)
+        if counts:
+            row["redacted"] = dict(counts)
+            total += sum(counts.values())
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
+    from . import privacy
 
     parser(__doc__, "collect").parse_args(argv)
     params, root = load_params(), project_root()
-    documents = read_documents(root / params["data"]["documents"])
-    pairs_file = root / params["data"]["pairs"]
+    data = params["data"]
+    cache = path(params, "conversions") if "conversions" in params["paths"] else None
+    documents, seen = read_documents(root / data["documents"], data.get("base_url", ""), cache)
+    pairs_file = root / data["pairs"]
     if not pairs_file.is_file():
         raise DataValidationError(f"data.pairs: {pairs_file} does not exist (a JSONL file of pairs)")
     pairs = read_jsonl(pairs_file)
+    rules = privacy.policy(params, root)
+    redacted = 0
+    if rules.redacts():
+        redacted = redact(documents, ("text",), rules) + redact(pairs, ("instruction", "answer"), rules)
     write_jsonl(path(params, "documents"), documents)
     write_jsonl(path(params, "pairs"), pairs)
-    print(f"collected {len(documents)} documents and {len(pairs)} instruction/answer pairs")
+    print(report(seen, len(pairs)))
+    if redacted:
+        print(f"redacted {redacted} values of personal data (privacy.entities: redact)")
     return 0

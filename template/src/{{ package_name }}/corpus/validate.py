@@ -6,14 +6,17 @@ Two checks, both written to ``paths.validation``; either failing stops the pipel
    ``instruction``, ``answer`` and ``source``; their lengths (characters) are within bounds; no
    instruction appears twice; every ``source`` names a collected document; every document's length
    is within bounds and no document is an exact copy of another.
-2. **Privacy** (``pii.py``, ``privacy`` in ``params.yaml``): no personal data in the pairs or the
-   documents. A finding names the field, the row and a masked example. If it is not personal
-   (a published support phone number, say), remove that entity from ``privacy.entities`` or
-   redact the text, and say why in the commit.
+2. **Privacy** (``privacy.py``, ``privacy`` in ``params.yaml``): no personal data to ``block`` in
+   the pairs or the documents. Every candidate goes to the report with its entity, document and
+   line, masked value and verdict; the message gives the count per entity and the first few. If a
+   value is not personal (a published support address, say), add it to the reviewed allow-list
+   (``privacy.allow``); if the model may see it masked, set its entity to ``redact`` (``collect``
+   then replaces each value by ``<ENTITY>``); say why in the commit.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from .. import reports
@@ -61,12 +64,11 @@ def document_suite(contract: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def privacy_findings(documents, pairs, privacy: dict[str, Any], limit: int = 5) -> list[dict[str, Any]]:
-    """Up to ``limit`` findings of personal data, each with the field, the row and a masked example."""
-    from . import pii
+def privacy_review(documents, pairs, rules) -> list[dict[str, Any]]:
+    """Every candidate of personal data in the pairs and the documents, with where it is and its
+    verdict (``privacy.py``); the values redacted by ``collect`` are counted, not shown."""
+    from . import privacy
 
-    entities = privacy.get("entities") or pii.DEFAULT_ENTITIES
-    min_score = float(privacy.get("min_score", 0.4))
     found: list[dict[str, Any]] = []
     fields = [
         ("pairs", i, field, row.get(field))
@@ -77,24 +79,21 @@ def privacy_findings(documents, pairs, privacy: dict[str, Any], limit: int = 5) 
     for where, row, field, text in fields:
         if not isinstance(text, str):
             continue
-        for finding in pii.find(text, entities, min_score):
-            found.append(
-                {
-                    "file": where,
-                    "row": row,
-                    "field": field,
-                    "entity": finding.entity,
-                    "example": finding.masked(text),
-                    "id": (documents[row]["id"] if where == "documents" else None),
-                }
-            )
-            if len(found) >= limit:
-                return found
+        for item in privacy.review(text, rules):
+            item.pop("_finding")
+            place = {"file": where, "row": row, "field": field}
+            if where == "documents":
+                place["id"] = documents[row]["id"]
+            found.append({**place, **item})
+    for where, rows in (("pairs", pairs), ("documents", documents)):
+        for row, record in enumerate(rows):
+            for entity, count in (record.get("redacted") or {}).items():
+                found += [{"file": where, "row": row, "entity": entity, "verdict": "redacted"}] * int(count)
     return found
 
 
 def check(
-    documents: list[dict[str, Any]], pairs: list[dict[str, Any]], params: dict[str, Any]
+    documents: list[dict[str, Any]], pairs: list[dict[str, Any]], params: dict[str, Any], root=None
 ) -> dict[str, Any]:
     """Both checks; returns the summary written to ``paths.validation``."""
     import pandas as pd
@@ -108,22 +107,50 @@ def check(
             pd.DataFrame(documents, columns=["id", "text", "sha256"]), document_suite(contract)
         ),
     }
-    findings = privacy_findings(documents, pairs, params.get("privacy") or {})
+    from . import privacy
+
+    rules = privacy.policy(params, root or project_root())
+    found = privacy_review(documents, pairs, rules)
+    blocked = [f for f in found if f["verdict"] == privacy.BLOCK]
     return {
-        "success": all(r["success"] for r in results.values()) and not findings,
+        "success": all(r["success"] for r in results.values()) and not blocked,
         "contract": results,
-        "privacy": {"success": not findings, "findings": findings},
+        "privacy": {
+            "success": not blocked,
+            "counts": privacy.counts(found),
+            "blocked": blocked,
+            "findings": found,
+        },
     }
 
 
-def explain(summary: dict[str, Any]) -> list[str]:
+def where(finding: dict[str, Any]) -> str:
+    if finding["file"] == "documents":
+        return f"document {finding['id']} line {finding['line']}"
+    return f"pair {finding['row']} ({finding['field']})"
+
+
+def explain(summary: dict[str, Any], shown: int = 5) -> list[str]:
     lines = []
     for name, result in summary["contract"].items():
         lines += [f"{name}: {describe(f)}" for f in result["failures"]]
-    for f in summary["privacy"]["findings"]:
-        where = f"document {f['id']}" if f["file"] == "documents" else f"pair {f['row']} ({f['field']})"
-        lines.append(f"personal data ({f['entity']}) in {where}: {f['example']}")
+    blocked = summary["privacy"]["blocked"]
+    lines += [f"personal data ({f['entity']}) in {where(f)}: {f['masked']}" for f in blocked[:shown]]
+    if len(blocked) > shown:
+        lines.append(f"and {len(blocked) - shown} more")
     return lines
+
+
+def privacy_message(summary: dict[str, Any], rules) -> str:
+    """The count per entity and the remedy, naming the settings that decide."""
+    from . import privacy
+
+    blocked = summary["privacy"]["blocked"]
+    if not blocked:
+        return ""
+    per = Counter(f["entity"] for f in blocked)
+    listed = ", ".join(f"{entity} {count}" for entity, count in sorted(per.items()))
+    return f"Personal data: {len(blocked)} values ({listed}). " + privacy.remedy(rules, sorted(per)) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,14 +159,23 @@ def main(argv: list[str] | None = None) -> int:
     parser(__doc__, "validate").parse_args(argv)
     params, root = load_params(), project_root()
     documents, pairs = read_jsonl(path(params, "documents")), read_jsonl(path(params, "pairs"))
-    summary = check(documents, pairs, params)
+    summary = check(documents, pairs, params, root)
     out = path(params, "validation")
     reports.write_json(out, summary)
     if not summary["success"]:
+        from . import privacy
+
         lines = "\n".join(f"  - {line}" for line in explain(summary))
         raise DataValidationError(
-            f"the text data failed its checks (full result in {out.relative_to(root)}):\n{lines}\n"
-            "Fix the data (or, for a legitimate change, the contract in params.yaml) and run make repro."
+            f"the text data failed its checks (every finding in {out.relative_to(root)}):\n{lines}\n"
+            + privacy_message(summary, privacy.policy(params, root))
+            + "Fix the data (or, for a legitimate change, the contract or privacy in params.yaml) "
+            "and run make repro."
         )
-    print(f"validation passed: {len(documents)} documents, {len(pairs)} pairs, no personal data")
+    judged = summary["privacy"]["counts"]
+    note = "; ".join(f"{e}: " + ", ".join(f"{n} {v}" for v, n in c.items()) for e, c in judged.items())
+    print(
+        f"validation passed: {len(documents)} documents, {len(pairs)} pairs, no personal data to block"
+        + (f" ({note}; every finding in {out.relative_to(root)})" if note else "")
+    )
     return 0

@@ -119,7 +119,7 @@ class Rails:
     def _pii(screened: Screened, settings: dict[str, Any] | None, rule: str) -> Screened:
         if not settings or settings["action"] == "off":
             return screened
-        from ..corpus.pii import find
+        from ..corpus.pii import find, redact
 
         found = find(screened.text, settings["entities"], settings["min_score"], settings["model"])
         if not found:
@@ -131,14 +131,3 @@ class Rails:
         elif settings["action"] == "redact":
             screened.text = redact(screened.text, found)
         return screened
-
-
-def redact(text: str, found) -> str:
-    """``text`` with each finding replaced by ``<ENTITY>`` (overlapping findings: the first wins)."""
-    out, position = [], 0
-    for finding in sorted(found, key=lambda f: (f.start, -f.end)):
-        if finding.start < position:
-            continue
-        out += [text[position : finding.start], f"<{finding.entity}>"]
-        position = finding.end
-    return "".join([*out, text[position:]])

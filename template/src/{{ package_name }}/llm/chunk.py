@@ -3,7 +3,8 @@
 Tokens are the base model's (``base``): a chunk fits the model's context the way it is counted.
 Consecutive chunks share ``chunking.overlap`` tokens, so an answer that straddles a cut is whole in
 one of them. A chunk's text is the exact span of the document its tokens cover (no decoding
-artefacts). Writes ``paths.chunks``: ``{"id": "<document>#<n>", "document", "text", "sha256"}``.
+artefacts). Writes ``paths.chunks``: ``{"id": "<document>#<n>", "document", "title", "url", "text", "sha256"}``
+(``title`` and ``url`` as ``collect`` found them, for citations).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def chunk_document(document: dict[str, Any], tokenizer, size: int, overlap: int)
                 {
                     "id": f"{document['id']}#{number}",
                     "document": document["id"],
+                    **{key: document[key] for key in ("title", "url") if document.get(key)},
                     "text": piece,
                     "sha256": digest,
                 }

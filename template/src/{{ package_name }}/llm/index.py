@@ -53,7 +53,7 @@ class Retriever:
         return self._client
 
     def search(self, queries: list[str], k: int) -> list[list[dict[str, Any]]]:
-        """For each query, the ``k`` best chunks (``{"id", "document", "text", "score"}``), best first."""
+        """For each query, the ``k`` best chunks (``{"id", "document", "title", "url", "text", "score"}``), best first."""
         import numpy as np
 
         vectors = self.embedder.embed(queries)
@@ -68,6 +68,9 @@ class Retriever:
                 hits = [(int(p.id), float(p.score)) for p in points]
             found.append([{**self.chunks[i], "score": score} for i, score in hits])
         return found
+
+
+CHUNK_KEYS = ("id", "document", "title", "url", "text")  # what a search returns of each chunk
 
 
 def build(
@@ -89,7 +92,7 @@ def build(
     with (folder / "chunks.jsonl").open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(
-                json.dumps({k: chunk[k] for k in ("id", "document", "text")}, ensure_ascii=False) + "\n"
+                json.dumps({k: chunk[k] for k in CHUNK_KEYS if k in chunk}, ensure_ascii=False) + "\n"
             )
     store = retrieval.get("store", "flat")
     if store == "flat":
