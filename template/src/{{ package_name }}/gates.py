@@ -135,14 +135,45 @@ def beats_baseline(
     return {**check(f"{name} vs baseline", value, limit), "baseline": baseline, "against": against}
 
 
+NOT_WORSE = " not worse than baseline"
+
+
+def not_worse(
+    name: str,
+    value: float | None,
+    baseline: float | None,
+    tolerance: float,
+    kpis: dict[str, Any],
+    against: str,
+) -> dict[str, Any]:
+    """Non-inferiority: ``name`` may be worse than the baseline's by at most ``tolerance``, in the
+    metric's direction (a missing or NaN value never passes)."""
+    item = {
+        "metric": f"{name}{NOT_WORSE}",
+        "value": value,
+        "baseline": baseline,
+        "against": against,
+        "tolerance": tolerance,
+        "limit": f"at most {tolerance} worse than {baseline}",
+    }
+    a_number = Bound(name, min=-math.inf)  # only whether it is a number: thresholds are checked apart
+    item["passed"] = bool(
+        a_number.passes(value)
+        and a_number.passes(baseline)
+        and bound_of(kpis, name).worse_by(value, baseline) <= tolerance + 1e-12
+    )
+    return item
+
+
 def gate(
     metrics: dict[str, Any],
     kpis: dict[str, Any],
     against: str = "the trivial baseline",
     reasons: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Every threshold of ``kpis``, and the primary metric beating ``metrics['baseline']`` (what
-    ``against`` names) by ``baseline_margin``, when both are there. ``reasons``: why a metric was
+    """Every threshold of ``kpis``, the primary metric beating ``metrics['baseline']`` (what
+    ``against`` names) by ``baseline_margin``, and every metric of ``non_inferiority`` no worse than
+    the baseline's by more than its tolerance, when there is a baseline. ``reasons``: why a metric was
     not computed, by name, shown beside each check of it."""
     checks = [check(name, metrics.get(name), limit) for name, limit in thresholds(kpis).items()]
     primary = kpis.get("primary_metric")
@@ -151,8 +182,13 @@ def gate(
         reference = (metrics.get("baseline") or {}).get(primary)
         higher = higher_is_better(kpis, primary)
         checks.append(beats_baseline(primary, metrics.get(primary), reference, margin, higher, against))
+    if "baseline" in metrics:
+        for name, tolerance in non_inferiority(kpis).items():
+            if name != primary:
+                reference = (metrics.get("baseline") or {}).get(name)
+                checks.append(not_worse(name, metrics.get(name), reference, tolerance, kpis, against))
     for item in checks:
-        reason = (reasons or {}).get(item["metric"].removesuffix(" vs baseline"))
+        reason = (reasons or {}).get(item["metric"].removesuffix(" vs baseline").removesuffix(NOT_WORSE))
         if item["value"] is None and reason:
             item["reason"] = reason
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
@@ -162,6 +198,12 @@ def failure_line(item: dict[str, Any], source: str = "business/kpis.yaml") -> st
     """One readable line for a failed check."""
     if item.get("reason"):
         return f"{item['metric']} is not computed, and {source} gates it: {item['reason']}"
+    if "tolerance" in item:
+        name = item["metric"].removesuffix(NOT_WORSE)
+        return (
+            f"{name}: {item['value']} is worse than {item['against']} ({item['baseline']}) by more than "
+            f"{source} allows (non_inferiority.{name}: {item['tolerance']})"
+        )
     if "baseline" in item:
         return (
             f"{item['metric']}: {item['value']} does not beat {item.get('against', 'the baseline')} ({item['baseline']}) "
@@ -197,9 +239,26 @@ def baseline_margin(kpis: dict[str, Any]) -> float | None:
     return margin
 
 
+def non_inferiority(kpis: dict[str, Any]) -> dict[str, float]:
+    """``non_inferiority``: per metric, how much worse than the baseline it may be (0 or more)."""
+    section = kpis.get("non_inferiority") or {}
+    if not isinstance(section, dict):
+        raise SettingsError(
+            f"{KPIS}: non_inferiority: expected a mapping of metric: tolerance, got {section!r}"
+        )
+    tolerances = {}
+    for name, raw in section.items():
+        tolerance = _number(raw, f"{KPIS}: non_inferiority.{name}")
+        if tolerance < 0:
+            raise SettingsError(f"{KPIS}: non_inferiority.{name} must be 0 or more, got {tolerance}")
+        tolerances[str(name)] = tolerance
+    return tolerances
+
+
 def check_metric_names(kpis: dict[str, Any], available: tuple[str, ...] | list[str]) -> None:
     """Every metric ``business/kpis.yaml`` names is one this model computes."""
     named = [(f"thresholds.{name}", name) for name in thresholds(kpis)]
+    named += [(f"non_inferiority.{name}", name) for name in non_inferiority(kpis)]
     if kpis.get("primary_metric") is not None:
         named.insert(0, ("primary_metric", str(kpis["primary_metric"])))
     else:

@@ -243,6 +243,7 @@ def _models():
         primary_metric: str | None = None
         thresholds: dict[str, Any] = {}
         baseline_margin: float | None = Field(None, ge=0)
+        non_inferiority: dict[str, Any] = {}  # metric: tolerance (gates.py checks the values)
         ci: Ci = Ci()
         service: dict[str, Any] = {}
         monitoring: Monitoring = Monitoring()
@@ -282,6 +283,7 @@ def validate(kind: Literal["params", "kpis"], raw: Any) -> dict[str, Any]:
         raise SettingsError(f"{file}: " + "; ".join(problems[:3]) + more) from None
     if kind == "kpis":  # every bound, whichever gate reads it
         gates.thresholds(raw)
+        gates.non_inferiority(raw)
         gates.bounds(raw.get("service"), f"{KPIS_FILE}: service")
         gates.bounds(raw.get("guardrails"), f"{KPIS_FILE}: guardrails")
         gates.bounds(raw.get("monitoring"), f"{KPIS_FILE}: monitoring")

@@ -8,7 +8,9 @@ target modules) and the training ones (epochs, batch size, learning rate, maximu
 The loop is driven by ``accelerate``: the same command runs on a CPU (one torch thread), one GPU, or
 several GPUs and nodes with ``accelerate launch -m <package> finetune``. The adapter (a few MB on a
 real model, kilobytes on ``tiny``) is ``paths.adapter``, a DVC output, and an artifact of the
-MLflow run with the loss, the trainable share and tokens/s. Merging it into the base weights is
+MLflow run with the loss of every step (``train_loss``), its mean over the first and the last tenth of
+the steps, the trainable share, tokens/s, training and wall time, and peak memory (the process's
+resident set on a CPU, the most allocated on a GPU). Merging it into the base weights is
 optional: ``python -m <package> merge`` (``merge.py``).
 """
 
@@ -69,6 +71,9 @@ def train(model, tokenizer, rows: list[dict[str, list[int]]], settings: dict[str
     )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     model.train()
+    on_gpu = accelerator.device.type == "cuda"
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats(accelerator.device)
     losses, tokens, started = [], 0, time.perf_counter()
     for _ in range(int(settings["epochs"])):
         for batch in loader:
@@ -82,16 +87,43 @@ def train(model, tokenizer, rows: list[dict[str, list[int]]], settings: dict[str
     accelerator.wait_for_everyone()
     model = accelerator.unwrap_model(model)
     model.eval()
+    start, end = loss_summary(losses)
     measured = {
-        "train_loss_first": round(losses[0], 6) if losses else 0.0,
-        "train_loss_last": round(sum(losses[-5:]) / max(len(losses[-5:]), 1), 6),
+        "train_loss_start": start,
+        "train_loss_end": end,
         "steps": len(losses),
         "trainable_parameters": trainable,
         "trainable_share": round(trainable / total, 6),
         "train_seconds": round(seconds, 3),
+        "train_tokens": tokens,
         "tokens_per_second": round(tokens / seconds, 1) if seconds else 0.0,
+        **peak_memory(accelerator.device if on_gpu else None),
     }
-    return model, measured, accelerator
+    return model, measured, accelerator, losses
+
+
+def loss_summary(losses: list[float]) -> tuple[float, float]:
+    """The mean training loss of the first and of the last tenth of the steps (at least one step
+    each): single batches are too noisy to compare."""
+    if not losses:
+        return 0.0, 0.0
+    tenth = max(1, len(losses) // 10)
+    return round(sum(losses[:tenth]) / tenth, 6), round(sum(losses[-tenth:]) / tenth, 6)
+
+
+def peak_memory(device=None) -> dict[str, float]:
+    """Peak memory of the run in MB: the process's resident set on a CPU, the most allocated on the
+    GPU ``device`` (with the process's too)."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux, bytes on macOS
+    peak = {"peak_rss_mb": round(rss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)}
+    if device is not None:
+        import torch
+
+        peak["peak_gpu_allocated_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return peak
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from .generate import examples, load_local
 
     parser(__doc__, "finetune").parse_args(argv)
+    began = time.perf_counter()
     params, root = load_params(), project_root()
     settings = params["finetune"]
     pairs = read_jsonl(path(params, "train_pairs"))
@@ -115,13 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer, model = load_local(base.source(params, root))
     model.train()
     rows = examples(tokenizer, prompts, [p["answer"] for p in pairs], int(settings["max_length"]))
-    model, measured, accelerator = train(model, tokenizer, rows, settings)
+    model, measured, accelerator, losses = train(model, tokenizer, rows, settings)
     if not accelerator.is_main_process:
         return 0
     out = path(params, "adapter", root)
     if out.exists():
         shutil.rmtree(out)
     model.save_pretrained(str(out))
+    measured["wall_seconds"] = round(time.perf_counter() - began, 3)
     run = tracking.log_run(
         {
             **tracking.flatten({"finetune": settings}),
@@ -131,20 +165,33 @@ def main(argv: list[str] | None = None) -> int:
         {k: float(v) for k, v in measured.items()},
         {**tracking.lineage_tags(root, path(params, "train_pairs")), "stage": "finetune"},
         params["tracking"],
-        log_model=_log_adapter(out),
+        log_model=_log_adapter(out, losses),
+    )
+    memory = f"peak RSS {measured['peak_rss_mb']:.0f} MB" + (
+        f", GPU {measured['peak_gpu_allocated_mb']:.0f} MB" if "peak_gpu_allocated_mb" in measured else ""
     )
     print(
         f"LoRA adapter: {measured['trainable_share']:.2%} of the parameters trained, {measured['steps']} steps, "
-        f"loss {measured['train_loss_first']:.3f} -> {measured['train_loss_last']:.3f}, "
-        f"{measured['tokens_per_second']:.0f} tokens/s -> {out.relative_to(root)} (MLflow run {run['run_id']})"
+        f"mean loss of the first tenth {measured['train_loss_start']:.3f}, of the last {measured['train_loss_end']:.3f}; "
+        f"{measured['tokens_per_second']:.0f} tokens/s, {measured['train_seconds']:.1f} s training "
+        f"({measured['wall_seconds']:.1f} s in all), {memory} -> {out.relative_to(root)} (MLflow run {run['run_id']})"
     )
     return 0
 
 
-def _log_adapter(folder):
+def _log_adapter(folder, losses: list[float]):
+    """Inside the run: the loss of every step as the ``train_loss`` series, then the adapter."""
+
     def log():
         import mlflow
+        from mlflow.entities import Metric
 
+        run = mlflow.active_run()
+        now = int(time.time() * 1000)
+        series = [Metric("train_loss", float(v), now, step) for step, v in enumerate(losses)]
+        client = mlflow.MlflowClient()
+        for start in range(0, len(series), 1000):  # MLflow takes at most 1000 metrics per batch
+            client.log_batch(run.info.run_id, metrics=series[start : start + 1000])
         mlflow.log_artifacts(str(folder), artifact_path="adapter")
 
     return log
