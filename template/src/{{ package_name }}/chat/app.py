@@ -20,7 +20,6 @@ the requests are traced in MLflow. Host and port: ``serving`` in params.yaml, or
 from __future__ import annotations
 
 import random
-import re
 import time
 from typing import Any
 
@@ -31,7 +30,6 @@ TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RATE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
 COST_BUCKETS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1)
 SHARE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-SENTENCE_END = re.compile(r"[.!?\n]\s")
 
 
 def cited(contexts) -> dict[str, Any]:
@@ -97,8 +95,27 @@ class Chat:
         self.start = time.perf_counter()
         self.ident = protocol.new_id()
         self.rules: list[str] = []
-        self.first: float | None = None
+        self.first: float | None = None  # the first answer text out to the client
+        self.generated: list[float] = []  # when the model's first and last pieces came
         self.span = service.trace_start(request.question)
+
+    def timed(self, pieces):
+        """``pieces`` as they come, noting when the model wrote the first and the last."""
+        for piece in pieces:
+            now = time.perf_counter()
+            self.generated = [self.generated[0] if self.generated else now, now]
+            yield piece
+
+    def released(self) -> None:
+        """Answer text went out: the first time is the time to first token."""
+        if self.first is None:
+            self.first = time.perf_counter()
+
+    def tokens_per_second(self, tokens: int) -> float | None:
+        """Output tokens over generation time (the model's first piece to its last)."""
+        if len(self.generated) < 2 or tokens < 2 or self.generated[1] <= self.generated[0]:
+            return None
+        return round(tokens / (self.generated[1] - self.generated[0]), 2)
 
     def screen_question(self):
         rails = self.service.rails
@@ -133,8 +150,9 @@ class Chat:
         ttft = None if self.first is None else round(self.first - self.start, 4)
         if ttft is not None:
             metrics.ttft.observe(ttft)
-            if answer_tokens and latency > ttft:
-                metrics.rate.observe(answer_tokens / max(latency - ttft, 1e-6))
+        rate = None if blocked else self.tokens_per_second(answer_tokens)
+        if rate is not None:
+            metrics.rate.observe(rate)
         record = {
             "question": question,
             "answer": answer,
@@ -144,6 +162,7 @@ class Chat:
             "prompt_tokens": prompt_tokens,
             "completion_tokens": answer_tokens,
             "ttft_s": ttft,
+            "tokens_per_s": rate,
             "latency_s": round(latency, 4),
             "cost": spent,
             "grounded": grounded,
@@ -202,9 +221,8 @@ class ChatService:
             events = self._events(chat, question, prompt, contexts, pieces, usage)
             return Stream(events, self._stream_error)
         text = ""
-        for piece in pieces:
-            if chat.first is None:
-                chat.first = time.perf_counter()
+        for piece in chat.timed(pieces):
+            chat.released()  # the first token, for a client that waits for the whole answer
             text += piece
         answer = text.strip()
         if self.rails is not None:
@@ -238,55 +256,42 @@ class ChatService:
         return int(usage.get("prompt_tokens") or self.backend.count_tokens(prompt))
 
     def _events(self, chat: Chat, question: str, prompt: str, contexts, pieces, usage):
-        """Chunks of a streamed answer: text goes out sentence by sentence, each through the output
-        rail for personal data first; grounding and length are judged on the whole answer."""
+        """Chunks of a streamed answer, as the model writes it: with guardrails, through the output
+        rails' bounded hold-back (``StreamScreen``), which redacts personal data before it leaves and
+        ends the stream on a violation (``content_filter``) or past the length limit (``length``);
+        grounding is judged on the whole answer."""
         name, ident, rails = self.name, chat.ident, self.rails
         yield protocol.chunk(ident, name, {"role": "assistant", "content": ""})
-        held, sent, cut = "", "", False
-        limit = rails.output["max_chars"] if rails is not None else None
-        for piece in pieces:
-            held += piece
-            ends = [m.end() for m in SENTENCE_END.finditer(held)]
-            if not ends:
-                continue
-            ready, held = held[: ends[-1]], held[ends[-1] :]
-            out, cut = self._release(chat, ready, sent, limit)
+        screen = rails.stream() if rails is not None else None
+        sent = ""
+        for piece in chat.timed(pieces):
+            out = screen.feed(piece) if screen is not None else piece
             if out:
+                chat.released()
                 sent += out
                 yield protocol.chunk(ident, name, {"content": out})
-            if cut:
+            if screen is not None and screen.stopped:
                 break
-        if held and not cut:
-            out, cut = self._release(chat, held, sent, limit)
+        if screen is not None:
+            out = screen.close()
             if out:
+                chat.released()
                 sent += out
                 yield protocol.chunk(ident, name, {"content": out})
+            chat.count(screen.triggers)
         answer = sent.strip()
-        if rails is not None:
+        stopped = screen.stopped if screen is not None else None
+        if rails is not None and stopped != "content_filter":
             context = "\n\n".join(c["text"] for c in contexts)
-            final = rails.check_output(answer, context)  # what was sent is already redacted
+            final = rails.check_output(answer, context)  # what was sent is already screened
             chat.count([t for t in final.triggers if t.rule == "grounding"])
         used = chat.finish(
             question, answer, contexts, self.prompt_tokens(prompt, usage), usage.get("tokens", 0)
         )
         extra = {**cited(contexts), "guardrails": chat.rules}
-        yield protocol.chunk(ident, name, {}, "length" if cut else "stop", **extra)
+        yield protocol.chunk(ident, name, {}, stopped or "stop", **extra)
         if chat.request.include_usage:
             yield {**protocol.chunk(ident, name, {}), "choices": [], "usage": used}
-
-    def _release(self, chat: Chat, text: str, sent: str, limit: int | None) -> tuple[str, bool]:
-        if self.rails is not None:
-            screened = self.rails.screen_piece(text)
-            chat.count(screened.triggers)
-            text = screened.text
-        cut = limit is not None and len(sent) + len(text) > limit
-        if cut:
-            text = text[: max(limit - len(sent), 0)]
-            chat.rules.append("format")
-            self.metrics.triggers.labels("format").inc()
-        if text and chat.first is None:
-            chat.first = time.perf_counter()
-        return text, cut
 
     @staticmethod
     def _stream_error(kind: str, status: int, detail: str, param: str | None = None) -> dict[str, Any]:

@@ -47,8 +47,9 @@ def ask(client: loadtest.Client, question: str, max_tokens: int | None = None) -
 
 
 def read_stream(response, start: float) -> dict[str, float]:
-    """One streamed answer, read as it arrives: time to the first text and tokens per second."""
-    first, tokens = None, 0
+    """One streamed answer, read as it arrives: time to the first text, and tokens per second
+    (the output tokens over the time from the first text to the last)."""
+    first, last, tokens = None, None, 0
     while True:
         line = response.readline()
         if not line:
@@ -61,17 +62,17 @@ def read_stream(response, start: float) -> dict[str, float]:
         event = json.loads(data)
         if "error" in event:
             raise ValueError(event["error"].get("message", "stream error"))
-        if first is None and any((c.get("delta") or {}).get("content") for c in event.get("choices", [])):
-            first = time.perf_counter()
+        if any((c.get("delta") or {}).get("content") for c in event.get("choices", [])):
+            last = time.perf_counter()
+            first = first or last
         if event.get("usage"):
             tokens = int(event["usage"]["completion_tokens"])
-    end = time.perf_counter()
     response.read()  # the end of the chunked body: the connection is reused
     measured = {}
     if first is not None:
         measured["ttft_ms"] = (first - start) * 1000
-        if tokens and end > first:
-            measured["tokens_per_s"] = tokens / (end - first)
+        if tokens > 1 and last > first:  # output tokens over generation time: first text to last
+            measured["tokens_per_s"] = tokens / (last - first)
     return measured
 
 

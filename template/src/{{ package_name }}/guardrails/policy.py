@@ -62,6 +62,7 @@ def _model():
         max_chars: int = Field(4000, gt=0)
         blocked_patterns: list[str] = []
         fallback: str = Field(min_length=1)
+        stream_hold_chars: int = Field(64, ge=8)  # the most a stream holds back: the longest value to catch
 
         @field_validator("blocked_patterns")
         @classmethod

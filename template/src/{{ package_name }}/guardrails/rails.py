@@ -96,7 +96,7 @@ class Rails:
                 screened.triggers.append(Trigger("grounding", grounding["action"], f"share {share:.2f}"))
                 if grounding["action"] == "replace":
                     screened.text = out["fallback"]
-        if any(pattern.search(screened.text) for pattern in self._blocked):
+        if self.blocked_in(screened.text):
             screened.triggers.append(Trigger("format", "replace", "blocked pattern"))
             screened.text = out["fallback"]
         elif len(screened.text) > out["max_chars"]:
@@ -104,9 +104,13 @@ class Rails:
             screened.text = screened.text[: out["max_chars"]]
         return screened
 
-    def screen_piece(self, text: str) -> Screened:
-        """A piece of a streamed answer through the output rail for personal data."""
-        return self._pii(Screened(text), self.output.get("pii"), "pii_leak")
+    def stream(self) -> StreamScreen:
+        """A screen for one streamed answer (``StreamScreen``)."""
+        return StreamScreen(self)
+
+    def blocked_in(self, text: str) -> bool:
+        """``text`` matches one of the output's blocked patterns."""
+        return any(pattern.search(text) for pattern in self._blocked)
 
     def blocked_message(self, rule: str) -> str:
         return self.policy["messages"]["blocked"].replace("{rule}", rule)
@@ -114,6 +118,15 @@ class Rails:
     @staticmethod
     def _block(text: str, rule: str, detail: str) -> Screened:
         return Screened(text, [Trigger(rule, "block", detail)], rule)
+
+    def pii_in(self, text: str) -> list:
+        """The personal data the output rail acts on in ``text`` (none when it is off)."""
+        settings = self.output.get("pii")
+        if not settings or settings["action"] == "off":
+            return []
+        from ..corpus.pii import find
+
+        return find(text, settings["entities"], settings["min_score"], settings["model"])
 
     @staticmethod
     def _pii(screened: Screened, settings: dict[str, Any] | None, rule: str) -> Screened:
@@ -131,3 +144,89 @@ class Rails:
         elif settings["action"] == "redact":
             screened.text = redact(screened.text, found)
         return screened
+
+
+MAY_BE_PART_OF_A_VALUE = re.compile(r"[0-9@:+]")
+PIECES = re.compile(r"\S+|\s+")
+CONTEXT = 80  # characters of released text the judge of a value sees before it ("call me on ...")
+
+
+class StreamScreen:
+    """The output rails on a streamed answer, with a bounded hold-back instead of whole sentences.
+
+    ``feed(piece)`` returns the text that may go out now: every finished word, except a trailing run
+    of words that may still become personal data (a word with a digit, "@", ":" or "+", and the word
+    being written), held back at most ``output.stream_hold_chars`` characters. What goes out is
+    screened first with its held-back tail and the released text before it as context: personal
+    data is redacted (the cut moves past a value that reaches into the tail) or, with ``block``, ends
+    the stream; a blocked pattern ends it too (``stopped``: ``content_filter``); past
+    ``max_chars`` it is cut (``stopped``: ``length``). ``close()`` releases the rest."""
+
+    def __init__(self, rails: Rails):
+        self.rails = rails
+        self.hold = int(rails.output.get("stream_hold_chars", 64))
+        self.limit = int(rails.output["max_chars"])
+        self.sent, self.held = "", ""
+        self.triggers: list[Trigger] = []
+        self.stopped: str | None = None
+
+    def feed(self, piece: str) -> str:
+        if self.stopped:
+            return ""
+        self.held += piece
+        return self._release(self._tail_start())
+
+    def close(self) -> str:
+        return "" if self.stopped else self._release(len(self.held))
+
+    def _tail_start(self) -> int:
+        """Where the held-back tail begins in ``held``: the word being written, and the run of words
+        before it that may be part of a value (a finished word too, when it may go on: "4111 ")."""
+        parts = [(m.start(), m.group()) for m in PIECES.finditer(self.held)]
+        start = len(self.held)
+        finished = bool(parts) and parts[-1][1].isspace()
+        if finished:
+            parts.pop()
+        if parts and (not finished or MAY_BE_PART_OF_A_VALUE.search(parts[-1][1])):
+            start = parts.pop()[0]
+            while len(parts) >= 2 and MAY_BE_PART_OF_A_VALUE.search(parts[-2][1]):
+                parts.pop()
+                start = parts.pop()[0]
+        return max(start, len(self.held) - self.hold)
+
+    def _release(self, cut: int) -> str:
+        if cut <= 0:
+            return ""
+        context = self.sent[-CONTEXT:]
+        text = context + self.held
+        offset = len(context)
+        settings = self.rails.output.get("pii") or {}
+        found = [f for f in self.rails.pii_in(text) if f.end > offset and f.start < offset + cut]
+        if found:
+            cut = max(cut, *(f.end - offset for f in found))
+            self.triggers.append(
+                Trigger("pii_leak", settings["action"], ",".join(sorted({f.entity for f in found})))
+            )
+            if settings["action"] == "block":
+                return self._stop("content_filter")
+        out = self.held[:cut]
+        if found and settings["action"] == "redact":
+            from ..corpus.pii import Finding, redact
+
+            out = redact(
+                out, [Finding(f.entity, max(f.start - offset, 0), f.end - offset, f.score) for f in found]
+            )
+        if self.rails.blocked_in(self.sent[-200:] + out):
+            self.triggers.append(Trigger("format", "stop", "blocked pattern"))
+            return self._stop("content_filter")
+        self.held = self.held[cut:]
+        if len(self.sent) + len(out) > self.limit:
+            out = out[: max(self.limit - len(self.sent), 0)]
+            self.triggers.append(Trigger("format", "cut", f"over {self.limit} characters"))
+            self.stopped = "length"
+        self.sent += out
+        return out
+
+    def _stop(self, reason: str) -> str:
+        self.stopped, self.held = reason, ""
+        return ""
