@@ -13,19 +13,16 @@ Delete a file (or put the marker back) to profile it again; ``make suite`` re-pr
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from .. import firstrun
 from ..config import KPIS_FILE, load_params, path, project_root
 from ..errors import listed
 from . import roles as column_roles
 from .prepare import held_out
 from .suite import build_suite, write_suite
 
-MARKER = "# from the data on the first run"
-_PLACEHOLDER = re.compile(
-    r"^(?P<indent>[ ]*)(?P<key>[a-z_]+):[ ]*(null|\{\}|~)?[ ]*" + re.escape(MARKER) + r".*$", re.MULTILINE
-)
+MARKER = firstrun.FROM_THE_DATA
 
 
 def _fmt(value: float) -> str:
@@ -78,20 +75,6 @@ def kpi_defaults(labels, task: str, test_size: float) -> dict[str, list[str]]:
     }
 
 
-def fill_placeholders(text: str, defaults: dict[str, list[str]]) -> tuple[str, list[str]]:
-    """``text`` with every marked placeholder replaced; the keys that were filled."""
-    filled = []
-
-    def replace(match: re.Match) -> str:
-        key, indent = match["key"], match["indent"]
-        if key not in defaults:
-            return match[0]
-        filled.append(key)
-        return "\n".join(indent + line for line in defaults[key])
-
-    return _PLACEHOLDER.sub(replace, text), filled
-
-
 def profile(params: dict[str, Any], frame) -> list[str]:
     """Write what is missing; returns one line per file written."""
     root, target, task = project_root(), params["data"]["target"], params["task"]
@@ -114,15 +97,12 @@ def profile(params: dict[str, Any], frame) -> list[str]:
         write_suite(suite, suite_file)
         done.append(f"data contract -> {params['paths']['suite']}: {len(suite['expectations'])} expectations")
     kpis_file = root / KPIS_FILE
-    if kpis_file.is_file():
-        text = kpis_file.read_text(encoding="utf-8")
-        labels = frame[target].dropna()
-        if _PLACEHOLDER.search(text) and len(labels):
-            defaults = kpi_defaults(labels, task, params["prepare"]["test_size"])
-            text, filled = fill_placeholders(text, defaults)
-            if filled:
-                kpis_file.write_text(text, encoding="utf-8")
-                done.append(f"defaults from the data -> {KPIS_FILE}: {', '.join(filled)}")
+    labels = frame[target].dropna()
+    if kpis_file.is_file() and firstrun.keys(kpis_file.read_text(encoding="utf-8"), MARKER) and len(labels):
+        defaults = kpi_defaults(labels, task, params["prepare"]["test_size"])
+        filled = firstrun.fill_file(kpis_file, MARKER, defaults)
+        if filled:
+            done.append(f"defaults from the data -> {KPIS_FILE}: {', '.join(filled)}")
     return done
 
 

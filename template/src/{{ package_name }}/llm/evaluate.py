@@ -115,6 +115,80 @@ def evaluate(params: dict[str, Any], kpis: dict[str, Any], root=None) -> tuple[d
     return metrics, results, app
 
 
+def _asked(results) -> tuple[list[str], list]:
+    return [r["question"] for r in results], [r["context"] for r in results]
+
+
+def speed(generate, prompts: list[str], count: int = 3) -> dict[str, float]:
+    """The generator alone, streaming ``count`` prompts one after the other: the slowest time to the
+    first piece (ms) and the median output tokens per second (first piece to last)."""
+    import statistics
+    import time
+
+    firsts, rates = [], []
+    for prompt in prompts[:count]:
+        usage: dict[str, int] = {}
+        start, times = time.perf_counter(), []
+        for _ in generate.stream(prompt, usage=usage):
+            times.append(time.perf_counter())
+        if times:
+            firsts.append((times[0] - start) * 1000)
+            tokens = usage.get("tokens") or len(times)
+            if tokens > 1 and times[-1] > times[0]:
+                rates.append(tokens / (times[-1] - times[0]))
+    return {
+        "ttft_ms": round(max(firsts), 1) if firsts else 0.0,
+        "tokens_per_s": round(statistics.median(rates), 1) if rates else 0.0,
+    }
+
+
+HEADROOM = 4  # the first run's limits: this many times the measurement, per concurrent request
+ANSWER_MARGIN = 0.9  # an answer threshold measured on the first run: 90 % of the base model's score
+
+
+def first_run_limits(
+    params: dict[str, Any], metrics: dict[str, Any], app, prompts: list[str], root
+) -> list[str]:
+    """Fill the placeholders of ``business/kpis.yaml`` marked ``measured on the first run``: make
+    qa's service limits from the generator's speed on this machine (time to first token and tokens/s,
+    with headroom for ``loadtest.concurrency``) and answer thresholds from the base model's scores.
+    Returns what was written, one line each."""
+    from .. import firstrun
+    from ..config import KPIS_FILE
+
+    file = root / KPIS_FILE
+    wanted = firstrun.keys(file.read_text(encoding="utf-8"), firstrun.MEASURED) if file.is_file() else []
+    if not wanted:
+        return []
+    lines: dict[str, list[str]] = {}
+    base = metrics.get("baseline") or metrics
+    for name in wanted:
+        if isinstance(base.get(name), int | float):
+            floor = round(base[name] * ANSWER_MARGIN, 4)
+            lines[name] = [
+                f"{name}: "
+                + "{min: "
+                + f"{floor}"
+                + "}"
+                + f"   # {firstrun.MEASURED}: the base model {base[name]}, less 10 %"
+            ]
+    if {"ttft_p95_ms", "tokens_per_s"} & set(wanted) and hasattr(app.generate, "stream"):
+        measured = speed(app.generate, prompts)
+        load = int((params.get("loadtest") or {}).get("concurrency", 4))
+        how = f"   # {firstrun.MEASURED}: {{}} alone, x{HEADROOM * load} for {load} concurrent requests"
+        ttft = max(1000.0, round(measured["ttft_ms"] * HEADROOM * load, -1))
+        lines["ttft_p95_ms"] = [
+            "ttft_p95_ms: {max: " + f"{ttft:g}" + "}" + how.format(f"{measured['ttft_ms']:g} ms")
+        ]
+        if measured["tokens_per_s"]:
+            rate = round(measured["tokens_per_s"] / (HEADROOM * load), 2)
+            lines["tokens_per_s"] = [
+                "tokens_per_s: {min: " + f"{rate:g}" + "}" + how.format(f"{measured['tokens_per_s']:g}/s")
+            ]
+    filled = firstrun.fill_file(file, firstrun.MEASURED, lines)
+    return [lines[key][0].split("   #")[0] for key in filled]
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
     from ..corpus.collect import write_jsonl
@@ -124,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     parser(__doc__, "evaluate").parse_args(argv)
     params, kpis, root = load_params(), load_kpis(), project_root()
     metrics, results, app = evaluate(params, kpis, root)
+    written = first_run_limits(params, metrics, app, app.prompts(*_asked(results[:3])), root)
+    if written:
+        kpis = load_kpis()
+        print(
+            f"measured on the first run -> business/kpis.yaml: {'; '.join(written)} (review and commit them)"
+        )
     gate = gates.gate(metrics, kpis, AGAINST)
     reports.write_json(path(params, "metrics"), metrics)
     reports.publish(path(params, "gate"), gate)
