@@ -68,6 +68,7 @@ src/{pkg}/ci/gate.py
 src/{pkg}/cli.py
 src/{pkg}/config.py
 src/{pkg}/errors.py
+src/{pkg}/firstrun.py
 src/{pkg}/expectations.py
 src/{pkg}/gates.py
 src/{pkg}/process.py

@@ -43,6 +43,7 @@ src/{pkg}/corpus/collect.py
 src/{pkg}/corpus/convert.py
 src/{pkg}/corpus/pii.py
 src/{pkg}/corpus/privacy.py
+src/{pkg}/corpus/questions.py
 src/{pkg}/corpus/split.py
 src/{pkg}/corpus/validate.py
 src/{pkg}/llm/README.md
@@ -51,6 +52,7 @@ src/{pkg}/llm/application.py
 src/{pkg}/llm/assistant.py
 src/{pkg}/llm/base.py
 src/{pkg}/llm/chunk.py
+src/{pkg}/llm/draft.py
 src/{pkg}/llm/evaluate.py
 src/{pkg}/llm/generate.py
 src/{pkg}/llm/judge.py

@@ -270,6 +270,23 @@ def check_metric_names(kpis: dict[str, Any], available: tuple[str, ...] | list[s
             )
 
 
+def without(
+    kpis: dict[str, Any], skipped: list[str] | tuple[str, ...], instead: str | None = None
+) -> dict[str, Any]:
+    """``kpis`` with the metrics an evaluation could not compute (``skipped``: a project with no
+    held-out pairs) left out of its thresholds and non-inferiority; a skipped primary metric becomes
+    ``instead`` (None: no primary metric, so no baseline comparison)."""
+    if not skipped:
+        return kpis
+    primary = kpis.get("primary_metric")
+    return {
+        **kpis,
+        "thresholds": {k: v for k, v in (kpis.get("thresholds") or {}).items() if k not in skipped},
+        "non_inferiority": {k: v for k, v in (kpis.get("non_inferiority") or {}).items() if k not in skipped},
+        "primary_metric": instead if primary in skipped else primary,
+    }
+
+
 def bound_of(kpis: dict[str, Any], metric: str) -> Bound:
     """The metric's threshold, or a bound that only knows the metric's direction."""
     return thresholds(kpis).get(metric) or Bound(

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from .. import gates
-from ..config import KPIS_FILE, load_kpis, load_params, path, project_root
+from ..config import KPIS_FILE, load_kpis, load_params, project_root
 from ..serving import loadtest
 from ..serving.qa import check, conclude, new_report
 
@@ -86,16 +86,22 @@ def check_online(client, params: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+GOLDEN_DRAFTED = 20  # documents only: how many drafted questions make qa asks
+
+
 def check_golden(client, params: dict[str, Any], kpis: dict[str, Any], root) -> tuple[list, dict]:
-    from ..corpus.collect import read_jsonl
+    from ..corpus.questions import project_questions
     from ..llm.scores import bleu, rouge_l
 
-    pairs = read_jsonl(path(params, "eval_pairs", root))
+    pairs, kind = project_questions(params, root)
+    pairs = pairs if kind == "pairs" else pairs[:GOLDEN_DRAFTED]
     answers = [ask(client, p["instruction"]) for p in pairs]
     texts = [a["choices"][0]["message"]["content"] for a in answers]
-    references = [p["answer"] for p in pairs]
-    scores = {"rouge_l": rouge_l(texts, references), "bleu": bleu(texts, references)}
-    if params.get("retrieval"):
+    scores = {}
+    if kind == "pairs":  # drafted questions have no reference answers: retrieval only
+        references = [p["answer"] for p in pairs]
+        scores = {"rouge_l": rouge_l(texts, references), "bleu": bleu(texts, references)}
+    if params.get("retrieval") and pairs:
         found = [{s.split("#")[0] for s in a.get("sources", [])} for a in answers]
         scores["hit_at_k"] = round(
             sum(p["source"] in f for p, f in zip(pairs, found, strict=True)) / len(pairs), 6
@@ -104,9 +110,8 @@ def check_golden(client, params: dict[str, Any], kpis: dict[str, Any], root) -> 
     checks = [gates.check(n, scores[n], b) for n, b in limits.items()]
     shown = ", ".join(f"{n} {v}" for n, v in scores.items())
     failed = [f"{c['metric']} {c['value']} (needs {c['limit']})" for c in checks if not c["passed"]]
-    detail = f"{len(pairs)} held-out questions: {shown}" + (
-        f"; falls short: {', '.join(failed)}" if failed else ""
-    )
+    asked = "held-out questions" if kind == "pairs" else "questions drafted from the documents' headings"
+    detail = f"{len(pairs)} {asked}: {shown}" + (f"; falls short: {', '.join(failed)}" if failed else "")
     return [check("golden questions", not failed, detail)], scores
 
 
@@ -147,10 +152,10 @@ SERVICE_LIMITS = ("ttft_p95_ms", "tokens_per_s", "error_rate")
 
 
 def check_load(url: str, params: dict[str, Any], kpis: dict[str, Any], root) -> tuple[list, dict]:
-    from ..corpus.collect import read_jsonl
+    from ..corpus.questions import project_questions
 
     settings = params.get("loadtest") or {}
-    questions = [p["instruction"] for p in read_jsonl(path(params, "eval_pairs", root))]
+    questions = [p["instruction"] for p in project_questions(params, root)[0]]
     bodies = [
         json.dumps(
             {

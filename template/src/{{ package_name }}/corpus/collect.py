@@ -194,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     documents, seen = read_documents(root / data["documents"], data.get("base_url", ""), cache)
     pairs_file = root / data["pairs"]
     if not pairs_file.is_file():
-        raise DataValidationError(f"data.pairs: {pairs_file} does not exist (a JSONL file of pairs)")
+        raise DataValidationError(
+            f"data.pairs: {pairs_file} does not exist (a JSONL file of pairs; an empty file for documents only)"
+        )
     pairs = read_jsonl(pairs_file)
     rules = privacy.policy(params, root)
     redacted = 0
@@ -203,6 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     write_jsonl(path(params, "documents"), documents)
     write_jsonl(path(params, "pairs"), pairs)
     print(report(seen, len(pairs)))
+    if not pairs:
+        from .questions import HOW_TO_ADD
+
+        print(
+            "no instruction/answer pairs: retrieval, the index and the service run on the documents; "
+            f"fine-tuning and the answer scores are skipped until you {HOW_TO_ADD}"
+        )
     if redacted:
         print(f"redacted {redacted} values of personal data (privacy.entities: redact)")
     return 0

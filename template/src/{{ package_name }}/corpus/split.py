@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     pairs = read_jsonl(path(params, "pairs"))
     evaluation = [p for p in pairs if held_out(p["instruction"], settings["seed"], settings["eval_fraction"])]
     train = [p for p in pairs if not held_out(p["instruction"], settings["seed"], settings["eval_fraction"])]
+    if not pairs:
+        write_jsonl(path(params, "train_pairs"), [])
+        write_jsonl(path(params, "eval_pairs"), [])
+        print("split: no pairs (documents only): nothing to hold out or fine-tune on")
+        return 0
     if not evaluation or not train:
         raise DataValidationError(
             f"split: {len(train)} fine-tuning and {len(evaluation)} evaluation pairs; "

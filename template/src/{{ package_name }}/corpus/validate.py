@@ -102,7 +102,9 @@ def check(
     pair_frame = pd.DataFrame(pairs, columns=sorted({*PAIR_FIELDS, *(k for p in pairs for k in p)}))
     sources = sorted(d["id"] for d in documents)
     results = {
-        "pairs": run_suite(pair_frame, pair_suite(contract, sources)),
+        "pairs": run_suite(pair_frame, pair_suite(contract, sources))
+        if pairs
+        else {"success": True, "failures": [], "skipped": "no pairs (documents only)"},
         "documents": run_suite(
             pd.DataFrame(documents, columns=["id", "text", "sha256"]), document_suite(contract)
         ),
@@ -112,8 +114,10 @@ def check(
     rules = privacy.policy(params, root or project_root())
     found = privacy_review(documents, pairs, rules)
     blocked = [f for f in found if f["verdict"] == privacy.BLOCK]
+    known = set(sources)
     return {
         "success": all(r["success"] for r in results.values()) and not blocked,
+        "foreign_pairs": bool(pairs) and not any(p.get("source") in known for p in pairs),
         "contract": results,
         "privacy": {
             "success": not blocked,
@@ -134,6 +138,14 @@ def explain(summary: dict[str, Any], shown: int = 5) -> list[str]:
     lines = []
     for name, result in summary["contract"].items():
         lines += [f"{name}: {describe(f)}" for f in result["failures"]]
+    if summary.get("foreign_pairs"):
+        from .questions import HOW_TO_ADD
+
+        lines.append(
+            "the pairs cite none of these documents (the bundled sample's pairs with your own documents?): "
+            "point data.pairs at your own pairs, or at an empty file to start with documents only; "
+            + HOW_TO_ADD.split("; ")[1]
+        )
     blocked = summary["privacy"]["blocked"]
     lines += [f"personal data ({f['entity']}) in {where(f)}: {f['masked']}" for f in blocked[:shown]]
     if len(blocked) > shown:

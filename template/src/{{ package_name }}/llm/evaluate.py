@@ -83,6 +83,8 @@ def evaluate(params: dict[str, Any], kpis: dict[str, Any], root=None) -> tuple[d
 
     gates.check_metric_names(kpis, available(params))
     pairs = read_jsonl(path(params, "eval_pairs", root))
+    if not pairs:
+        return documents_only(params, root)
     documents = {d["id"]: d["text"] for d in read_jsonl(path(params, "documents", root))}
     questions = [p["instruction"] for p in pairs]
     references = [p["answer"] for p in pairs]
@@ -113,6 +115,45 @@ def evaluate(params: dict[str, Any], kpis: dict[str, Any], root=None) -> tuple[d
 
         metrics[judge.METRIC] = judge.score(results, params["judge"])
     return metrics, results, app
+
+
+ANSWERS_SHOWN = 5  # documents only: the answers written to paths.answers, for a person to read
+
+
+def documents_only(params: dict[str, Any], root=None) -> tuple[dict[str, Any], list, Any]:
+    """No instruction/answer pairs: retrieval on questions drafted from the documents' headings
+    (``corpus/questions.py``), and the application's answers to a few of them, unscored."""
+    from ..corpus.questions import project_questions
+    from . import assistant
+
+    questions, _ = project_questions(params, root)
+    asked = [q["instruction"] for q in questions]
+    app = assistant.from_project(params, root)
+    found = app.contexts(asked)
+    metrics: dict[str, Any] = retrieval_metrics(found, questions) if app.retriever is not None else {}
+    metrics["drafted_questions"] = len(asked)
+    shown = app.generate(app.prompts(asked[:ANSWERS_SHOWN], found[:ANSWERS_SHOWN])) if asked else []
+    results = [
+        {"question": q, "answer": a, "reference": None, "context": c}
+        for q, a, c in zip(asked, shown, found, strict=False)
+    ]
+    return metrics, results, app
+
+
+def skipped_metrics(params: dict[str, Any], metrics: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The metrics a documents-only evaluation could not compute, with why and what the primary
+    metric becomes."""
+    from ..corpus.questions import HOW_TO_ADD
+
+    if "drafted_questions" not in metrics:
+        return {}
+    instead = "mrr" if "mrr" in metrics else None
+    reason = f"no held-out instruction/answer pairs: {HOW_TO_ADD}"
+    return {
+        name: {"reason": reason, **({"instead": instead} if instead else {})}
+        for name in available(params)
+        if name not in metrics
+    }
 
 
 def _asked(results) -> tuple[list[str], list]:
@@ -204,7 +245,19 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"measured on the first run -> business/kpis.yaml: {'; '.join(written)} (review and commit them)"
         )
-    gate = gates.gate(metrics, kpis, AGAINST)
+    skipped = skipped_metrics(params, metrics)
+    if skipped:
+        from ..corpus.questions import HOW_TO_ADD
+        from ..errors import QualityGateError
+
+        if "mrr" not in metrics:
+            raise QualityGateError(f"nothing to evaluate: no held-out pairs and no retrieval; {HOW_TO_ADD}")
+        print(
+            f"evaluate: retrieval on {metrics['drafted_questions']} questions drafted from the documents' "
+            f"headings; skipped {', '.join(skipped)} (no held-out pairs): {HOW_TO_ADD}"
+        )
+        kpis = gates.without(kpis, list(skipped), "mrr")
+    gate = {**gates.gate(metrics, kpis, AGAINST), **({"skipped": skipped} if skipped else {})}
     reports.write_json(path(params, "metrics"), metrics)
     reports.publish(path(params, "gate"), gate)
     write_jsonl(

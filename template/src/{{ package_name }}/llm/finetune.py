@@ -140,6 +140,18 @@ def main(argv: list[str] | None = None) -> int:
     params, root = load_params(), project_root()
     settings = params["finetune"]
     pairs = read_jsonl(path(params, "train_pairs"))
+    if not pairs:
+        from ..corpus.questions import HOW_TO_ADD
+
+        out = path(params, "adapter", root)
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        (out / "NO_ADAPTER.txt").write_text("No training pairs: the application uses the base model alone.\n")
+        print(
+            f"finetune skipped: no training pairs, the base model answers alone; to fine-tune, {HOW_TO_ADD}"
+        )
+        return 0
     app = assistant.from_project(params, root, generate=False)
     questions = [p["instruction"] for p in pairs]
     prompts = app.prompts(questions, app.contexts(questions))

@@ -89,9 +89,11 @@ def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None,
             f"no production requests in {location}: nothing to monitor. Serve the application (make serve "
             "logs every request there), or point --current at another request-log directory"
         )
+    from ..corpus.questions import from_headings
+
     reference = [
         p["instruction"] for key in ("train_pairs", "eval_pairs") for p in read_jsonl(path(params, key, root))
-    ]
+    ] or [q["instruction"] for q in from_headings(read_jsonl(path(params, "documents", root)))]
     measured = measure(records, reference, closeness(params, root))
     limits = gates.bounds(kpis.get("monitoring"), f"{KPIS_FILE}: monitoring")
     checks = [gates.check(n, measured[n], b) for n, b in limits.items() if n in MEASURES]
