@@ -80,7 +80,8 @@ def privacy_review(documents, pairs, rules) -> list[dict[str, Any]]:
         if not isinstance(text, str):
             continue
         for item in privacy.review(text, rules):
-            item.pop("_finding")
+            finding = item.pop("_finding")
+            item["_value"] = text[finding.start : finding.end]  # for --allow-found; never written
             place = {"file": where, "row": row, "field": field}
             if where == "documents":
                 place["id"] = documents[row]["id"]
@@ -165,13 +166,54 @@ def privacy_message(summary: dict[str, Any], rules) -> str:
     return f"Personal data: {len(blocked)} values ({listed}). " + privacy.remedy(rules, sorted(per)) + "\n"
 
 
+PACKAGE = (__package__ or "").split(".")[0]
+ALLOW_FOUND = f"Many values to review? `uv run python -m {PACKAGE} validate --allow-found` lists them in the allow-list.\n"
+
+
+def allow_found(summary: dict[str, Any], values: dict[int, str], params: dict[str, Any], root) -> int:
+    """Append the blocked values to the allow-list, one per line with where it was found."""
+    from . import privacy
+
+    allow = (params.get("privacy") or {}).get("allow")
+    if not allow:
+        raise DataValidationError("privacy.allow: name the allow-list file in params.yaml first")
+    lines, seen = [], set()
+    for finding in summary["privacy"]["blocked"]:
+        value = values.get(id(finding))
+        if value and value not in seen:
+            seen.add(value)
+            lines.append(f"{value}   # {finding['entity']} in {where(finding)}: TO REVIEW")
+    file = root / allow
+    file.parent.mkdir(parents=True, exist_ok=True)
+    old = file.read_text(encoding="utf-8") if file.is_file() else ""
+    file.write_text(
+        old + ("" if not old or old.endswith("\n") else "\n") + "\n".join(lines) + "\n", encoding="utf-8"
+    )
+    rules = privacy.policy(params, root)
+    print(
+        f"added {len(lines)} values to {allow}, each marked TO REVIEW: read them (git diff {allow}), delete "
+        f"the lines that are personal data{' and redact or remove it' if rules.actions else ''}, then make repro"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
-    parser(__doc__, "validate").parse_args(argv)
+    options = parser(__doc__, "validate")
+    options.add_argument(
+        "--allow-found",
+        action="store_true",
+        help="append every value the privacy check blocks to the allow-list (privacy.allow), each with "
+        "its document and line, for you to review: delete the lines that are personal data",
+    )
+    args = options.parse_args(argv)
     params, root = load_params(), project_root()
     documents, pairs = read_jsonl(path(params, "documents")), read_jsonl(path(params, "pairs"))
     summary = check(documents, pairs, params, root)
+    values = {id(f): f.pop("_value", None) for f in summary["privacy"]["findings"]}
+    if args.allow_found and summary["privacy"]["blocked"]:
+        return allow_found(summary, values, params, root)
     out = path(params, "validation")
     reports.write_json(out, summary)
     if not summary["success"]:
@@ -181,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         raise DataValidationError(
             f"the text data failed its checks (every finding in {out.relative_to(root)}):\n{lines}\n"
             + privacy_message(summary, privacy.policy(params, root))
+            + (ALLOW_FOUND if len(summary["privacy"]["blocked"]) > 5 else "")
             + "Fix the data (or, for a legitimate change, the contract or privacy in params.yaml) "
             "and run make repro."
         )
