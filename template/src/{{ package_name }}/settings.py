@@ -241,7 +241,7 @@ def _models():
         owner: str | None = None
         key_results: list[str] | None = None
         primary_metric: str | None = None
-        thresholds: dict[str, Any] = {}
+        thresholds: dict[str, Any] | None = {}  # None: only placeholders so far (firstrun.py)
         baseline_margin: float | None = Field(None, ge=0)
         non_inferiority: dict[str, Any] = {}  # metric: tolerance (gates.py checks the values)
         ci: Ci = Ci()
