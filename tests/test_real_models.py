@@ -235,3 +235,72 @@ def test_a_degraded_adapter_fails_the_answer_gate_one_line_per_metric(first_day,
         assert "non_inferiority." in done.stderr
     finally:
         weights.write_bytes(original)
+
+
+LLAMA_CPP = "llama-cpp-python[server]==0.3.36"  # llama.cpp's OpenAI-compatible server (built from PyPI once)
+
+
+def test_the_upstream_mode_streams_through_a_real_inference_engine(first_day, llm_env, models):
+    """llama.cpp's server on the GGUF model, started here; the project's service in front of it in
+    upstream mode (retrieval, the rails, the metrics and the log stay in the service): a streamed
+    answer with usage and citations, and a plain one."""
+    import signal
+    import subprocess
+
+    from openai import OpenAI
+
+    from .conftest import RunningService, free_port, wait_healthy
+
+    root, _ = first_day
+    port = free_port()
+    log = root.parent / "llama-cpp.log"
+    command = [
+        "uv",
+        "tool",
+        "run",
+        "--python",
+        "3.11",
+        "--from",
+        LLAMA_CPP,
+        "python",
+        "-m",
+        "llama_cpp.server",
+    ]
+    command += ["--model", str(models["gguf"] / GGUF), "--model_alias", "smollm2", "--n_ctx", "4096"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with log.open("w") as out:
+        engine = subprocess.Popen(
+            command, env=llm_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    params_file = root / "params.yaml"
+    original = params_file.read_text()
+    try:  # the first start builds the engine from its source package (minutes), later ones reuse it
+        wait_healthy(f"http://127.0.0.1:{port}/v1/models", 1800, engine.poll, lambda: log.read_text()[-3000:])
+        params = yaml.safe_load(original)
+        params["serving"].update(backend="upstream", upstream_model="smollm2")
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        service = RunningService(root, llm_env, UPSTREAM_URL=f"http://127.0.0.1:{port}/v1").wait(240)
+        try:
+            client = OpenAI(base_url=service.url + "/v1", api_key="none", max_retries=0)
+            question = [{"role": "user", "content": "What does json.dumps' indent argument do?"}]
+            pieces, last, usage = [], None, None
+            stream = client.chat.completions.create(
+                model="my-ml-project", messages=question, stream=True, stream_options={"include_usage": True}
+            )
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    pieces.append(chunk.choices[0].delta.content)
+                if chunk.choices and chunk.choices[0].finish_reason:
+                    last = chunk
+                usage = chunk.usage or usage
+            assert len(pieces) >= 3 and usage is not None and usage.completion_tokens > 0
+            assert any(c["document"] == "library/json.html" for c in last.citations)
+            plain = client.chat.completions.create(model="my-ml-project", messages=question, max_tokens=24)
+            assert plain.choices[0].message.content.strip() and plain.usage.prompt_tokens > 0
+        finally:
+            service.stop()
+    finally:
+        params_file.write_text(original)
+        if engine.poll() is None:
+            os.killpg(engine.pid, signal.SIGTERM)
+            engine.wait(30)
