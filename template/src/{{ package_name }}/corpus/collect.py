@@ -42,16 +42,17 @@ def _convert_one(job: tuple[str, str, str]) -> dict[str, Any]:
     return {"text": converted.text, "title": converted.title, "url": converted.url}
 
 
-def _convert_all(jobs: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    workers = min(
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8
-    )
-    if len(jobs) < PARALLEL_FROM or workers < 2:
-        return [_convert_one(job) for job in jobs]
+def over_the_cores(function, jobs: list, parallel: bool) -> list:
+    """``[function(job) for job in jobs]``, in processes on every core (up to 8) when ``parallel``
+    and the machine has more than one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(cores, 8)
+    if not parallel or workers < 2:
+        return [function(job) for job in jobs]
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_convert_one, jobs, chunksize=8))
+        return list(pool.map(function, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers)))))
 
 
 def _load_cache(file: Path | None) -> dict[str, dict[str, Any]]:
@@ -90,7 +91,8 @@ def read_documents(
             results[key] = cache[key]
         else:
             jobs.append((str(file), relative, base_url, key))
-    for job, result in zip(jobs, _convert_all([j[:3] for j in jobs]), strict=True):
+    converted = over_the_cores(_convert_one, [j[:3] for j in jobs], len(jobs) >= PARALLEL_FROM)
+    for job, result in zip(jobs, converted, strict=True):
         results[job[3]] = {"key": job[3], **result}
     if cache_file is not None:
         write_jsonl(cache_file, [results[key] for _, _, key in keys])

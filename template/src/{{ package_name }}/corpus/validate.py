@@ -64,28 +64,42 @@ def document_suite(contract: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def privacy_review(documents, pairs, rules) -> list[dict[str, Any]]:
-    """Every candidate of personal data in the pairs and the documents, with where it is and its
-    verdict (``privacy.py``); the values redacted by ``collect`` are counted, not shown."""
+PARALLEL_FROM_CHARS = 2_000_000  # text to review before the work is spread over the cores
+
+
+def _review_one(job) -> list[dict[str, Any]]:
     from . import privacy
 
-    found: list[dict[str, Any]] = []
+    text, rules = job
+    found = []
+    for item in privacy.review(text, rules):
+        finding = item.pop("_finding")
+        item["_value"] = text[finding.start : finding.end]  # for --allow-found; never written
+        found.append(item)
+    return found
+
+
+def privacy_review(documents, pairs, rules) -> list[dict[str, Any]]:
+    """Every candidate of personal data in the pairs and the documents, with where it is and its
+    verdict (``privacy.py``); the values redacted by ``collect`` are counted, not shown. A large
+    corpus is reviewed on every core."""
+    from .collect import over_the_cores
+
     fields = [
         ("pairs", i, field, row.get(field))
         for i, row in enumerate(pairs)
         for field in ("instruction", "answer")
     ]
     fields += [("documents", i, "text", doc.get("text")) for i, doc in enumerate(documents)]
-    for where, row, field, text in fields:
-        if not isinstance(text, str):
-            continue
-        for item in privacy.review(text, rules):
-            finding = item.pop("_finding")
-            item["_value"] = text[finding.start : finding.end]  # for --allow-found; never written
-            place = {"file": where, "row": row, "field": field}
-            if where == "documents":
-                place["id"] = documents[row]["id"]
-            found.append({**place, **item})
+    fields = [f for f in fields if isinstance(f[3], str)]
+    size = sum(len(f[3]) for f in fields)
+    reviewed = over_the_cores(_review_one, [(f[3], rules) for f in fields], size >= PARALLEL_FROM_CHARS)
+    found: list[dict[str, Any]] = []
+    for (where, row, field, _), items in zip(fields, reviewed, strict=True):
+        place = {"file": where, "row": row, "field": field}
+        if where == "documents":
+            place["id"] = documents[row]["id"]
+        found += [{**place, **item} for item in items]
     for where, rows in (("pairs", pairs), ("documents", documents)):
         for row, record in enumerate(rows):
             for entity, count in (record.get("redacted") or {}).items():
