@@ -18,10 +18,8 @@ from ..config import path
 HEADING = re.compile(r"^#{1,3}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 PER_DOCUMENT = 3
 AT_MOST = 300
-HOW_TO_ADD = (
-    "add instruction/answer pairs to data.pairs (JSONL: instruction, answer, source); "
-    "`make draft-pairs` drafts candidates from your documents for you to review"
-)
+DRAFT = "`make draft-pairs` drafts candidates from your documents for you to review"
+HOW_TO_ADD = f"add instruction/answer pairs to data.pairs (JSONL: instruction, answer, source); {DRAFT}"
 
 
 def from_headings(documents: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -154,12 +154,11 @@ def explain(summary: dict[str, Any], shown: int = 5) -> list[str]:
     for name, result in summary["contract"].items():
         lines += [f"{name}: {describe(f)}" for f in result["failures"]]
     if summary.get("foreign_pairs"):
-        from .questions import HOW_TO_ADD
+        from .questions import DRAFT
 
         lines.append(
             "the pairs cite none of these documents (the bundled sample's pairs with your own documents?): "
-            "point data.pairs at your own pairs, or at an empty file to start with documents only; "
-            + HOW_TO_ADD.split("; ")[1]
+            f"point data.pairs at your own pairs, or at an empty file to start with documents only; {DRAFT}"
         )
     blocked = summary["privacy"]["blocked"]
     lines += [f"personal data ({f['entity']}) in {where(f)}: {f['masked']}" for f in blocked[:shown]]
