@@ -140,7 +140,7 @@ def streaming(params, root, repeats: int) -> dict:
     create_app = __import__(f"{pkg}.chat.app", fromlist=["create_app"]).create_app
     assistant = __import__(f"{pkg}.llm.assistant", fromlist=["from_project"])
     generate = __import__(f"{pkg}.llm.generate", fromlist=["as_text"])
-    question = "How do I turn on asyncio debug mode?"
+    question = "How do I pretty-print JSON with json.dumps?"
     app = create_app(params=params, root=root)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
@@ -173,23 +173,25 @@ def streaming(params, root, repeats: int) -> dict:
             [generate.as_text(tokenizer, prompt)], return_tensors="pt", add_special_tokens=False
         )
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+        def run() -> None:
+            with torch.no_grad():  # per thread, as the service's generator does
+                model.generate(
+                    **batch,
+                    max_new_tokens=48,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                    streamer=streamer,
+                )
+
         started = time.perf_counter()
-        worker = threading.Thread(
-            target=lambda: model.generate(
-                **batch,
-                max_new_tokens=48,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                streamer=streamer,
-            )
-        )
-        with torch.no_grad():
-            worker.start()
-            first = None
-            for piece in streamer:
-                if piece and first is None:
-                    first = time.perf_counter() - started
-            worker.join()
+        worker = threading.Thread(target=run)
+        worker.start()
+        first = None
+        for piece in streamer:
+            if piece and first is None:
+                first = time.perf_counter() - started
+        worker.join()
         return first
 
     service_ttft()  # warm-up: the first request loads what the later ones reuse

@@ -188,7 +188,7 @@ def test_the_first_day_serves_streams_with_citations_and_passes_qa_and_drift(fir
     service = RunningService(root, llm_env, MODEL_URI="models:/my-ml-project@champion").wait(240)
     try:
         client = OpenAI(base_url=service.url + "/v1", api_key="none", max_retries=0)
-        question = [{"role": "user", "content": "How do I turn on asyncio debug mode?"}]
+        question = [{"role": "user", "content": "How do I pretty-print JSON with json.dumps?"}]
         pieces, last = [], None
         for chunk in client.chat.completions.create(model="my-ml-project", messages=question, stream=True):
             if chunk.choices and chunk.choices[0].delta.content:
