@@ -167,17 +167,13 @@ def streaming(params, root, repeats: int) -> dict:
     body = {"messages": [{"role": "user", "content": question}], "stream": True, "max_tokens": 48}
 
     def service_ttft() -> float:
-        started = time.perf_counter()
+        started, first = time.perf_counter(), None
         with httpx.stream("POST", url, json=body, timeout=600) as response:
-            first = None
             for line in response.iter_lines():
-                if (
-                    first is None
-                    and line.startswith("data: {")
-                    and '"content": "' in line
-                    and '"content": ""' not in line
-                ):
-                    first = time.perf_counter() - started
+                if first is None and line.startswith("data: {"):
+                    event = json.loads(line[6:])
+                    if any((c.get("delta") or {}).get("content") for c in event.get("choices", [])):
+                        first = time.perf_counter() - started
         return first
 
     def bare_ttft() -> float:
