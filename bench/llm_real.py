@@ -33,6 +33,26 @@ def median(values: list[float]) -> float:
     return round(statistics.median(values), 4)
 
 
+def take_turns(ours, bare, repeats: int) -> tuple[list[float], list[float]]:
+    """``repeats`` measurements of each side, taking turns, each side first in every other round."""
+    samples: dict = {ours: [], bare: []}
+    for rep in range(repeats):
+        for run in (ours, bare) if rep % 2 == 0 else (bare, ours):
+            samples[run].append(run())
+    return samples[ours], samples[bare]
+
+
+def compared(unit: str, ours: list[float], bare: list[float], target: str, **extra) -> dict:
+    """Medians of both sides and their ratio."""
+    return {
+        **extra,
+        f"ours_{unit}": median(ours),
+        f"bare_{unit}": median(bare),
+        "ratio": round(median(ours) / median(bare), 3),
+        "target": target,
+    }
+
+
 def indexing(params, root, repeats: int, count: int = 512) -> dict:
     from sentence_transformers import SentenceTransformer
 
@@ -45,29 +65,20 @@ def indexing(params, root, repeats: int, count: int = 512) -> dict:
     bare_model = SentenceTransformer(params["retrieval"]["embedder"], device="cpu")
     ours_model.features(["warm-up"])  # both models loaded before the clock starts
     bare_model.encode(["warm-up"])
-    ours, bare = [], []
 
-    def run_ours() -> None:
+    def run_ours() -> float:
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
             embed.cached_features(ours_model, chunks, Path(folder) / "cache.npz")
-            ours.append(len(chunks) / (time.perf_counter() - started))
+            return len(chunks) / (time.perf_counter() - started)
 
-    def run_bare() -> None:
+    def run_bare() -> float:
         started = time.perf_counter()
         bare_model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
-        bare.append(len(chunks) / (time.perf_counter() - started))
+        return len(chunks) / (time.perf_counter() - started)
 
-    for rep in range(repeats):  # taking turns, each first in every other round
-        for run in (run_ours, run_bare) if rep % 2 == 0 else (run_bare, run_ours):
-            run()
-    return {
-        "chunks": len(chunks),
-        "ours_chunks_per_s": median(ours),
-        "bare_chunks_per_s": median(bare),
-        "ratio": round(median(ours) / median(bare), 3),
-        "target": ">= 0.9",
-    }
+    ours, bare = take_turns(run_ours, run_bare, repeats)
+    return compared("chunks_per_s", ours, bare, ">= 0.9", chunks=len(chunks))
 
 
 def finetuning(params, root, repeats: int, rows_count: int = int(os.environ.get("BENCH_ROWS", "16"))) -> dict:
@@ -89,7 +100,7 @@ def finetuning(params, root, repeats: int, rows_count: int = int(os.environ.get(
     tokenizer, _ = generate.load_local(source)
     rows = generate.examples(tokenizer, prompts, [p["answer"] for p in pairs], int(settings["max_length"]))
 
-    def bare_loop() -> float:
+    def bare_loop() -> float:  # the baseline: PEFT's own loop, written out here on purpose
         _, model = generate.load_local(source)
         lora = settings["lora"]
         torch.manual_seed(int(settings["seed"]))
@@ -121,23 +132,13 @@ def finetuning(params, root, repeats: int, rows_count: int = int(os.environ.get(
             tokens += int(batch["attention_mask"].sum())
         return tokens / (time.perf_counter() - started)
 
-    ours, bare = [], []
-
     def ours_loop() -> float:
         _, model = generate.load_local(source)
         model.train()
         return finetune.train(model, tokenizer, rows, settings)[1]["tokens_per_second"]
 
-    for rep in range(repeats):  # taking turns, each first in every other round
-        for run, into in ((ours_loop, ours), (bare_loop, bare))[:: 1 if rep % 2 == 0 else -1]:
-            into.append(run())
-    return {
-        "rows": len(rows),
-        "ours_tokens_per_s": median(ours),
-        "bare_tokens_per_s": median(bare),
-        "ratio": round(median(ours) / median(bare), 3),
-        "target": ">= 0.9",
-    }
+    ours, bare = take_turns(ours_loop, bare_loop, repeats)
+    return compared("tokens_per_s", ours, bare, ">= 0.9", rows=len(rows))
 
 
 def streaming(params, root, repeats: int) -> dict:
@@ -203,17 +204,9 @@ def streaming(params, root, repeats: int) -> dict:
         return first
 
     service_ttft()  # warm-up: the first request loads what the later ones reuse
-    ours, bare = [], []
-    for rep in range(repeats):  # taking turns, each first in every other round
-        for run, into in ((service_ttft, ours), (bare_ttft, bare))[:: 1 if rep % 2 == 0 else -1]:
-            into.append(run())
+    ours, bare = take_turns(service_ttft, bare_ttft, repeats)
     server.should_exit = True
-    return {
-        "ours_ttft_s": median(ours),
-        "bare_ttft_s": median(bare),
-        "ratio": round(median(ours) / median(bare), 3),
-        "target": "<= 1.2",
-    }
+    return compared("ttft_s", ours, bare, "<= 1.2")
 
 
 def importlib_package() -> str:
