@@ -165,6 +165,8 @@ def project_env(shared_venv) -> dict[str, str]:
         UV_PROJECT_ENVIRONMENT=str(shared_venv),
         PATH=f"{Path(UV).parent}{os.pathsep}{env.get('PATH', '')}",
     )
+    # Torch on 2 shared cores: one thread (the projects' default is one per core).
+    env.setdefault("TORCH_THREADS", "1")
     # The CSV test serves data on 127.0.0.1: never through a proxy.
     no_proxy = ",".join(filter(None, [env.get("NO_PROXY") or env.get("no_proxy"), "127.0.0.1", "localhost"]))
     env.update(NO_PROXY=no_proxy, no_proxy=no_proxy)

@@ -39,6 +39,7 @@ src/{pkg}/corpus/README.md
 src/{pkg}/monitoring/queries.py
 tests/test_query_drift.py
 src/{pkg}/corpus/__init__.py
+src/{pkg}/corpus/cache.py
 src/{pkg}/corpus/collect.py
 src/{pkg}/corpus/convert.py
 src/{pkg}/corpus/pii.py

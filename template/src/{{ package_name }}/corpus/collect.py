@@ -55,20 +55,12 @@ def over_the_cores(function, jobs: list, parallel: bool) -> list:
         return list(pool.map(function, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers)))))
 
 
-def _load_cache(file: Path | None) -> dict[str, dict[str, Any]]:
-    if file is None or not file.is_file():
-        return {}
-    try:
-        return {row["key"]: row for row in read_jsonl(file)}
-    except (DataValidationError, KeyError):
-        return {}  # a damaged cache is only slower
-
-
 def read_documents(
     folder: Path, base_url: str = "", cache_file: Path | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The documents of ``folder`` and what the stage saw (``kinds``, ``unreadable``, ``other``,
     ``converted``, ``cached``)."""
+    from .cache import Cache
     from .convert import VERSION, kind_of
 
     if not folder.is_dir():
@@ -80,22 +72,22 @@ def read_documents(
         raise DataValidationError(
             f"data.documents: no document in {folder} (HTML, Markdown, reStructuredText, text, PDF or DOCX)"
         )
-    cache = _load_cache(cache_file)
+    cache = Cache(cache_file)
     keys, jobs, results = [], [], {}
     for file in readable:
         relative = file.relative_to(folder).as_posix()
         content = hashlib.sha256(file.read_bytes()).hexdigest()
         key = f"{VERSION}:{relative}:{content}:{base_url}"
         keys.append((file, relative, key))
-        if key in cache:
-            results[key] = cache[key]
+        cached = cache.get(key)
+        if cached is not None:
+            results[key] = cached
         else:
             jobs.append((str(file), relative, base_url, key))
     converted = over_the_cores(_convert_one, [j[:3] for j in jobs], len(jobs) >= PARALLEL_FROM)
     for job, result in zip(jobs, converted, strict=True):
-        results[job[3]] = {"key": job[3], **result}
-    if cache_file is not None:
-        write_jsonl(cache_file, [results[key] for _, _, key in keys])
+        results[job[3]] = cache.put(job[3], result)
+    cache.save()
     documents, unreadable, kinds = [], [], Counter()
     for file, relative, key in keys:
         result = results[key]
@@ -192,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser(__doc__, "collect").parse_args(argv)
     params, root = load_params(), project_root()
     data = params["data"]
-    cache = path(params, "conversions") if "conversions" in params["paths"] else None
+    from .cache import cache_file
+
+    cache = cache_file(params, "conversions")
     documents, seen = read_documents(root / data["documents"], data.get("base_url", ""), cache)
     pairs_file = root / data["pairs"]
     if not pairs_file.is_file():

@@ -60,10 +60,17 @@ def review(text: str, rules: Policy, entities: tuple[str, ...] | None = None) ->
     """Every candidate in ``text`` with its verdict: ``block`` or ``redact`` (its action),
     ``allowed`` (on the allow-list) or ``not personal: <why>``."""
     from . import pii
+
+    return judge(text, pii.scan(text, entities or rules.entities, rules.min_score), rules)
+
+
+def judge(text: str, scanned, rules: Policy) -> list[dict[str, Any]]:
+    """The verdict on each ``(finding, reason it is not personal or None)`` that ``pii.scan``
+    found in ``text``: the context's reason first, then the allow-list, then the entity's action."""
     from .pii import normalised
 
     found = []
-    for finding, why in pii.scan(text, entities or rules.entities, rules.min_score):
+    for finding, why in scanned:
         value = text[finding.start : finding.end]
         if why is not None:
             verdict = f"not personal: {why}"

@@ -67,22 +67,21 @@ def document_suite(contract: dict[str, Any]) -> dict[str, Any]:
 PARALLEL_FROM_CHARS = 2_000_000  # text to review before the work is spread over the cores
 
 
-def _review_one(job) -> list[dict[str, Any]]:
-    from . import privacy
+def _scan_one(job) -> list[list[Any]]:
+    from . import pii
 
-    text, rules = job
-    found = []
-    for item in privacy.review(text, rules):
-        finding = item.pop("_finding")
-        item["_value"] = text[finding.start : finding.end]  # for --allow-found; never written
-        found.append(item)
-    return found
+    text, entities, min_score = job
+    return [[f.entity, f.start, f.end, f.score, why] for f, why in pii.scan(text, entities, min_score)]
 
 
-def privacy_review(documents, pairs, rules) -> list[dict[str, Any]]:
+def privacy_review(documents, pairs, rules, cache_file=None) -> tuple[list[dict[str, Any]], int]:
     """Every candidate of personal data in the pairs and the documents, with where it is and its
-    verdict (``privacy.py``); the values redacted by ``collect`` are counted, not shown. A large
-    corpus is reviewed on every core."""
+    verdict (``privacy.py``); the values redacted by ``collect`` are counted, not shown. Only new
+    and changed texts are scanned (the scans are kept in ``cache_file``, ``cache.py``), many of
+    them on every core; the verdicts (the allow-list, the actions) are given afresh every run.
+    Also returns how many texts were scanned."""
+    from . import pii, privacy
+    from .cache import Cache, digest, source_version
     from .collect import over_the_cores
 
     fields = [
@@ -92,19 +91,30 @@ def privacy_review(documents, pairs, rules) -> list[dict[str, Any]]:
     ]
     fields += [("documents", i, "text", doc.get("text")) for i, doc in enumerate(documents)]
     fields = [f for f in fields if isinstance(f[3], str)]
-    size = sum(len(f[3]) for f in fields)
-    reviewed = over_the_cores(_review_one, [(f[3], rules) for f in fields], size >= PARALLEL_FROM_CHARS)
+    cache = Cache(cache_file)
+    scanner = digest(source_version(pii), *sorted(rules.entities), repr(rules.min_score))
+    keys = [digest(scanner, f[3]) for f in fields]
+    todo = {key: f[3] for key, f in zip(keys, fields, strict=True) if cache.get(key) is None}
+    jobs = [(text, rules.entities, rules.min_score) for text in todo.values()]
+    scanned = over_the_cores(_scan_one, jobs, sum(len(t) for t in todo.values()) >= PARALLEL_FROM_CHARS)
+    for key, items in zip(todo, scanned, strict=True):
+        cache.put(key, {"found": items})
+    cache.save()
     found: list[dict[str, Any]] = []
-    for (where, row, field, _), items in zip(fields, reviewed, strict=True):
+    for (where, row, field, text), key in zip(fields, keys, strict=True):
         place = {"file": where, "row": row, "field": field}
         if where == "documents":
             place["id"] = documents[row]["id"]
-        found += [{**place, **item} for item in items]
+        candidates = [(pii.Finding(*item[:4]), item[4]) for item in cache.get(key)["found"]]
+        for item in privacy.judge(text, candidates, rules):
+            finding = item.pop("_finding")
+            item["_value"] = text[finding.start : finding.end]  # for --allow-found; never written
+            found.append({**place, **item})
     for where, rows in (("pairs", pairs), ("documents", documents)):
         for row, record in enumerate(rows):
             for entity, count in (record.get("redacted") or {}).items():
                 found += [{"file": where, "row": row, "entity": entity, "verdict": "redacted"}] * int(count)
-    return found
+    return found, len(todo)
 
 
 def check(
@@ -125,9 +135,10 @@ def check(
         ),
     }
     from . import privacy
+    from .cache import cache_file
 
     rules = privacy.policy(params, root or project_root())
-    found = privacy_review(documents, pairs, rules)
+    found, scanned = privacy_review(documents, pairs, rules, cache_file(params, "privacy_scans"))
     blocked = [f for f in found if f["verdict"] == privacy.BLOCK]
     known = set(sources)
     return {
@@ -137,6 +148,7 @@ def check(
         "privacy": {
             "success": not blocked,
             "counts": privacy.counts(found),
+            "scanned": scanned,  # texts scanned this run (the others unchanged since the last)
             "blocked": blocked,
             "findings": found,
         },
@@ -243,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     judged = summary["privacy"]["counts"]
     note = "; ".join(f"{e}: " + ", ".join(f"{n} {v}" for v, n in c.items()) for e, c in judged.items())
     print(
-        f"validation passed: {len(documents)} documents, {len(pairs)} pairs, no personal data to block"
-        + (f" ({note}; every finding in {out.relative_to(root)})" if note else "")
+        f"validation passed: {len(documents)} documents, {len(pairs)} pairs, no personal data to block; "
+        f"{summary['privacy']['scanned']} texts scanned (the others unchanged since the last run)"
+        + (f"; {note}; every finding in {out.relative_to(root)}" if note else "")
     )
     return 0

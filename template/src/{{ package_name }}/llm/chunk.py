@@ -4,7 +4,8 @@ Tokens are the base model's (``base``): a chunk fits the model's context the way
 Consecutive chunks share ``chunking.overlap`` tokens, so an answer that straddles a cut is whole in
 one of them. A chunk's text is the exact span of the document its tokens cover (no decoding
 artefacts). Writes ``paths.chunks``: ``{"id": "<document>#<n>", "document", "title", "url", "text", "sha256"}``
-(``title`` and ``url`` as ``collect`` found them, for citations).
+(``title`` and ``url`` as ``collect`` found them, for citations). Only new and changed documents are
+tokenized again: the cuts are kept in ``paths.chunk_spans`` (``corpus/cache.py``).
 """
 
 from __future__ import annotations
@@ -33,12 +34,16 @@ def windows(count: int, size: int, overlap: int) -> list[tuple[int, int]]:
         start += step
 
 
-def chunk_document(document: dict[str, Any], tokenizer, size: int, overlap: int) -> list[dict[str, Any]]:
-    text = document["text"]
+def spans(text: str, tokenizer, size: int, overlap: int) -> list[tuple[int, int]]:
+    """The ``[start, end)`` character spans of ``text`` that its token windows cover."""
     offsets = [span for span in tokenizer.encode(text, add_special_tokens=False).offsets if span[1] > span[0]]
-    chunks = []
-    for number, (start, end) in enumerate(windows(len(offsets), size, overlap)):
-        piece = text[offsets[start][0] : offsets[end - 1][1]].strip()
+    return [(offsets[a][0], offsets[b - 1][1]) for a, b in windows(len(offsets), size, overlap)]
+
+
+def chunks_of(document: dict[str, Any], cuts: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    text, chunks = document["text"], []
+    for number, (start, end) in enumerate(cuts):
+        piece = text[start:end].strip()
         if piece:
             digest = hashlib.sha256(piece.encode("utf-8")).hexdigest()
             chunks.append(
@@ -53,8 +58,31 @@ def chunk_document(document: dict[str, Any], tokenizer, size: int, overlap: int)
     return chunks
 
 
+def chunk_documents(
+    documents, tokenizer, size: int, overlap: int, cache_file=None
+) -> tuple[list[dict[str, Any]], int]:
+    """Every document's chunks, and how many documents were cut: one whose text, the settings and
+    the tokenizer are unchanged since the last run is cut where it was then."""
+    import sys
+
+    from ..corpus.cache import Cache, digest, source_version
+
+    cache = Cache(cache_file)
+    settings = digest(source_version(sys.modules[__name__]), tokenizer.to_str(), str(size), str(overlap))
+    chunks, cut = [], 0
+    for document in documents:
+        key = digest(settings, document["text"])
+        row = cache.get(key)
+        if row is None:
+            row, cut = cache.put(key, {"spans": spans(document["text"], tokenizer, size, overlap)}), cut + 1
+        chunks += chunks_of(document, row["spans"])
+    cache.save()
+    return chunks, cut
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
+    from ..corpus.cache import cache_file
     from ..corpus.collect import read_jsonl, write_jsonl
     from . import base
 
@@ -62,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     params, root = load_params(), project_root()
     tokenizer = base.load(params)
     size, overlap = int(params["chunking"]["size"]), int(params["chunking"]["overlap"])
-    chunks = [
-        c for d in read_jsonl(path(params, "documents")) for c in chunk_document(d, tokenizer, size, overlap)
-    ]
+    documents = read_jsonl(path(params, "documents"))
+    chunks, cut = chunk_documents(documents, tokenizer, size, overlap, cache_file(params, "chunk_spans"))
     out = path(params, "chunks")
     write_jsonl(out, chunks)
-    print(f"{len(chunks)} chunks of at most {size} tokens ({overlap} shared) -> {out.relative_to(root)}")
+    print(
+        f"{len(chunks)} chunks of at most {size} tokens ({overlap} shared; {cut} documents cut, "
+        f"{len(documents) - cut} unchanged) -> {out.relative_to(root)}"
+    )
     return 0

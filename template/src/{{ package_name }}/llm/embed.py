@@ -108,7 +108,9 @@ class SentenceEmbedder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(self.model_id, device="cpu")
+            from .generate import torch_device
+
+            self._model = SentenceTransformer(self.model_id, device=torch_device())
         return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True).astype("float32")
 
     def fit(self, features) -> None:

@@ -5,7 +5,7 @@ and the question in ``prompts/answer.txt``) followed by the reference answer; th
 answer's tokens only. ``finetune`` in ``params.yaml`` holds the LoRA settings (rank, alpha, dropout,
 target modules) and the training ones (epochs, batch size, learning rate, maximum length, seed).
 
-The loop is driven by ``accelerate``: the same command runs on a CPU (one torch thread), one GPU, or
+The loop is driven by ``accelerate``: the same command runs on a CPU, one GPU, or
 several GPUs and nodes with ``accelerate launch -m <package> finetune``. The adapter (a few MB on a
 real model, kilobytes on ``tiny``) is ``paths.adapter``, a DVC output, and an artifact of the
 MLflow run with the loss of every step (``train_loss``), its mean over the first and the last tenth of
@@ -45,6 +45,8 @@ def train(model, tokenizer, rows: list[dict[str, list[int]]], settings: dict[str
     from accelerate import Accelerator
     from peft import LoraConfig, get_peft_model
 
+    from .generate import answer_loss
+
     lora = settings["lora"]
     torch.manual_seed(int(settings["seed"]))
     config = LoraConfig(
@@ -77,7 +79,7 @@ def train(model, tokenizer, rows: list[dict[str, list[int]]], settings: dict[str
     losses, tokens, started = [], 0, time.perf_counter()
     for _ in range(int(settings["epochs"])):
         for batch in loader:
-            loss = model(**batch).loss
+            loss, _ = answer_loss(model, batch)
             accelerator.backward(loss)
             optimizer.step()
             optimizer.zero_grad()

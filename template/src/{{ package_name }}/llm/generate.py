@@ -3,8 +3,9 @@
 ``model.provider`` in ``params.yaml``:
 
 - ``local``: transformers on this machine (``model.base``, see ``base.py``), greedy when
-  ``generation.temperature`` is 0, so evaluation is reproducible. On a CPU torch uses one thread
-  (``TORCH_THREADS`` to change it): on small shared machines more threads are slower, not faster.
+  ``generation.temperature`` is 0, so evaluation is reproducible. On a CPU torch uses its own
+  number of threads (one per physical core); ``TORCH_THREADS`` sets another, e.g. 1 where other
+  jobs share the cores.
 - ``openai``: any OpenAI-compatible server (vLLM, Ollama, llama.cpp's server, a hosted API) at
   ``model.endpoint``, asked for ``model.base``; the key, if it needs one, comes from
   ``OPENAI_API_KEY``. A fine-tuned adapter is evaluated locally (it needs the weights).
@@ -22,13 +23,18 @@ from typing import Any
 from ..errors import GateError
 
 
-def use_one_thread() -> str:
-    """The device to run on; on a CPU, torch limited to ``TORCH_THREADS`` (default 1) threads."""
+def torch_device() -> str:
+    """The device to run on: the GPU when there is one; on a CPU, ``TORCH_THREADS`` threads when
+    it is set (torch's own choice otherwise)."""
     import torch
 
     if torch.cuda.is_available():
         return "cuda"
-    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
+    threads = os.environ.get("TORCH_THREADS", "").strip()
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise GateError(f"TORCH_THREADS: {threads!r} is not a number of threads (1 or more)")
+        torch.set_num_threads(int(threads))
     return "cpu"
 
 
@@ -56,11 +62,45 @@ def examples(
     return rows
 
 
+def answer_loss(model, batch: dict[str, Any]):
+    """The mean negative log-likelihood of the answer tokens (``labels`` other than -100) and
+    their number. Only the positions that predict an answer token go through the output layer:
+    after a long retrieved context that is a tenth of the sequence, and the output layer over a
+    real vocabulary is a fifth of the model's work (``logits_to_keep``; the whole sequence where
+    the model does not take it)."""
+    import torch
+
+    labels = batch["labels"]
+    wanted = labels[:, 1:] != -100
+    count = int(wanted.sum())
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = wanted
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    if _keeps_logits(model):
+        logits = model(**inputs, logits_to_keep=keep).logits
+        if logits.dim() == 2 and logits.shape[0] == count:
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
+            return loss, count
+    return model(**batch).loss, count
+
+
+def _keeps_logits(model) -> bool:
+    """Whether the model's forward takes a mask of the positions to compute logits for."""
+    import inspect
+
+    from transformers import modeling_utils
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return hasattr(modeling_utils, "slice_logits_to_keep") and (
+        "logits_to_keep" in inspect.signature(inner.forward).parameters
+    )
+
+
 def load_local(model_source: str, adapter: str | None = None):
     """Tokenizer and model (with the adapter on top, not merged), in evaluation mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    device = use_one_thread()
+    device = torch_device()
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_source)
         model = AutoModelForCausalLM.from_pretrained(model_source)
@@ -107,8 +147,8 @@ class LocalGenerator:
             for row in rows:
                 ids = torch.tensor([row["input_ids"]], device=self.model.device)
                 labels = torch.tensor([row["labels"]], device=self.model.device)
-                tokens = int((labels[:, 1:] != -100).sum())
-                total += float(self.model(input_ids=ids, labels=labels).loss) * tokens
+                loss, tokens = answer_loss(self.model, {"input_ids": ids, "labels": labels})
+                total += float(loss) * tokens
                 count += tokens
         return round(math.exp(total / max(count, 1)), 6)
 
