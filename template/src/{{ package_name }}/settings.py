@@ -192,6 +192,8 @@ def _models():
         upstream_url: str = ""
         upstream_model: str = ""
         trace_sample: float = Field(0.0, ge=0, le=1)
+        max_tokens: int | None = Field(None, ge=1)  # None: generation.max_new_tokens
+        context_tokens: int = Field(0, ge=0)  # 0: the model's own context
 
     class LlmLoadtest(BaseModel):
         model_config = strict

@@ -2,14 +2,19 @@
 
 - ``POST /v1/chat/completions``: OpenAI's chat completions, answered at once or streamed as
   server-sent events (``"stream": true``); any OpenAI client or SDK talks to it (``base_url`` =
-  ``http://<host>:<port>/v1``). The last user message is the question: retrieval, the prompt and the
-  generator answer it (``backends.py``: the registered application or an upstream server);
+  ``http://<host>:<port>/v1``). The last user message is the question: retrieval and the prompt
+  template answer it, after every earlier turn of the conversation (the oldest left out first when
+  they do not fit the model's context, ``dropped_messages`` in the response); the generator
+  (``backends.py``: the registered application or an upstream server) honours ``stop``,
+  ``max_tokens`` (``finish_reason: length`` when the answer reaches it; ``serving.max_tokens`` the
+  most and the default), ``temperature``, ``top_p`` and ``seed``; a parameter it cannot honour is
+  a 400 naming it (``protocol.py``);
 - ``GET /v1/models``: the one model it serves (``tracking.model_name``);
 - ``GET /health``, ``GET /metrics`` (Prometheus): the serving base's, plus time to first token,
   tokens per second, input and output tokens, cost per request (``business/prices.yaml``),
   guardrail triggers by rule, and the grounding of the answers.
 
-Guardrails (``guardrails/policy.yaml``, when the project has them) screen every question before
+Guardrails (``guardrails/policy.yaml``, when the project has them) screen every turn before
 retrieval and every answer before it leaves; a blocked request is answered with the policy's
 message and ``finish_reason: content_filter``. A malformed request gets an OpenAI-style 4xx, a body
 over ``serving.max_body_bytes`` a 413. Every request goes to the request log (redacted question,
@@ -88,7 +93,7 @@ class Metrics:
 
 
 class Chat:
-    """One chat request, from the screened question to the logged answer."""
+    """One chat request, from the screened conversation to the logged answer."""
 
     def __init__(self, service, request: protocol.ChatRequest, traffic: str | None):
         self.service, self.request, self.traffic = service, request, traffic
@@ -97,7 +102,9 @@ class Chat:
         self.rules: list[str] = []
         self.first: float | None = None  # the first answer text out to the client
         self.generated: list[float] = []  # when the model's first and last pieces came
-        self.span = service.trace_start(request.question)
+        self.span = None  # started once the input rails have screened the question
+        self.dropped = 0  # earlier turns left out to fit the model's context
+        self.finish_reason = "stop"
 
     def timed(self, pieces):
         """``pieces`` as they come, noting when the model wrote the first and the last."""
@@ -117,13 +124,20 @@ class Chat:
             return None
         return round(tokens / (self.generated[1] - self.generated[0]), 2)
 
-    def screen_question(self):
-        rails = self.service.rails
+    def screen(self) -> tuple[list[dict[str, str]], str | None]:
+        """Every turn through the input rails (not only the question): the turns as the model
+        may see them (personal data redacted), and the rule that blocks the request, if one does."""
+        rails, messages = self.service.rails, self.request.messages
         if rails is None:
-            return self.request.question, None
-        screened = rails.check_input(self.request.question)
-        self.count(screened.triggers)
-        return screened.text, screened.blocked
+            return messages, None
+        screened = []
+        for message in messages:
+            result = rails.check_input(message["content"])
+            self.count(result.triggers)
+            if result.blocked:
+                return messages, result.blocked
+            screened.append({**message, "content": result.text})
+        return screened, None
 
     def count(self, triggers) -> None:
         for trigger in triggers:
@@ -154,6 +168,7 @@ class Chat:
         if rate is not None:
             metrics.rate.observe(rate)
         record = {
+            "request_id": self.ident,
             "question": question,
             "answer": answer,
             "sources": [c["id"] for c in contexts],
@@ -166,10 +181,16 @@ class Chat:
             "latency_s": round(latency, 4),
             "cost": spent,
             "grounded": grounded,
+            "turns": len(self.request.messages),
+            "dropped_turns": self.dropped,
+            "finish_reason": "content_filter" if blocked else self.finish_reason,
         }
         service.log.write_records([record], self.traffic)
         service.trace_end(self.span, record)
         return protocol.usage(prompt_tokens, answer_tokens)
+
+
+PER_MESSAGE = 8  # tokens a chat template adds around each message (role markers), at most
 
 
 class ChatService:
@@ -177,8 +198,11 @@ class ChatService:
         self.params, self.backend, self.rails, self.prices, self.log = params, backend, rails, prices, log
         self.name = params["tracking"]["model_name"]
         serving = params.get("serving") or {}
-        self.cap = int(params["generation"]["max_new_tokens"])
+        self.cap = int(serving.get("max_tokens") or params["generation"]["max_new_tokens"])
         self.trace_sample = float(serving.get("trace_sample", 0.0))
+        generate = backend.generate
+        self.context = serving.get("context_tokens") or getattr(generate, "context_tokens", None)
+        self.honoured = frozenset(getattr(generate, "honours", ()))
         self.metrics: Metrics | None = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -188,6 +212,7 @@ class ChatService:
 
     # ------------------------------------------------------------------ tracing (sampled)
     def trace_start(self, question: str):
+        """A trace of the request, started after the input rails: ``question`` is as screened."""
         if self.trace_sample <= 0 or random.random() >= self.trace_sample:
             return None
         import mlflow
@@ -203,25 +228,26 @@ class ChatService:
 
     # ------------------------------------------------------------------ the route
     def handle(self, body: bytes, traffic: str | None):
-        request = protocol.parse(body, self.name, self.cap)
+        request = protocol.parse(body, self.name, self.cap, self.honoured)
         chat = Chat(self, request, traffic)
-        question, blocked = chat.screen_question()
+        messages, blocked = chat.screen()
         if blocked is not None:
-            return self._blocked(chat, question, blocked)
-        prompt, contexts = self.backend.prompt(question)
-        usage: dict[str, int] = {}
-        generate = self.backend.generate
-        if not request.stream and hasattr(generate, "complete"):  # an upstream server: one response
-            pieces = iter([generate.complete(prompt, request.max_tokens, request.temperature, usage)])
-        else:
-            pieces = generate.stream(prompt, request.max_tokens, request.temperature, usage)
+            return self._blocked(chat, blocked)
+        question = messages[request.last_user]["content"]
+        chat.span = self.trace_start(question)
+        prompt, contexts = self.backend.prompt(question)  # retrieval and the prompt template
+        messages = [*messages[: request.last_user], {"role": "user", "content": prompt}]
+        messages += request.messages[request.last_user + 1 :]
+        messages = self.fit(chat, messages)
+        usage: dict[str, Any] = {}
+        pieces = self._pieces(chat, messages, usage)
         if request.stream:
             from ..serving.base import Stream
 
-            events = self._events(chat, question, prompt, contexts, pieces, usage)
+            events = self._events(chat, question, messages, contexts, pieces, usage)
             return Stream(events, self._stream_error)
         text = ""
-        for piece in chat.timed(pieces):
+        for piece in pieces:
             chat.released()  # the first token, for a client that waits for the whole answer
             text += piece
         answer = text.strip()
@@ -230,17 +256,68 @@ class ChatService:
             chat.count(screened.triggers)
             answer = screened.text
         used = chat.finish(
-            question, answer, contexts, self.prompt_tokens(prompt, usage), usage.get("tokens", 0)
+            question, answer, contexts, self.prompt_tokens(messages, usage), usage.get("tokens", 0)
         )
-        extra = {**cited(contexts), "guardrails": chat.rules}
-        return protocol.completion(chat.ident, self.name, answer, "stop", used, extra)
+        return protocol.completion(
+            chat.ident, self.name, answer, chat.finish_reason, used, self._extra(chat, contexts)
+        )
 
-    def _blocked(self, chat: Chat, question: str, rule: str):
+    def fit(self, chat: Chat, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        """The conversation within the model's context (``serving.context_tokens``, or the model's
+        own): the oldest earlier turns go first, never a system message nor the prompt;
+        ``chat.dropped`` counts them (the response and the log say so)."""
+        if not self.context or len(messages) == 1:
+            return messages
+        count = self.backend.count_tokens
+        sizes = [count(m["content"]) + PER_MESSAGE for m in messages]
+        total, room = sum(sizes), int(self.context) - int(chat.request.asked.max_new_tokens or self.cap)
+        prompt = chat.request.last_user
+        dropped = set()
+        for number, message in enumerate(messages):
+            if total <= room:
+                break
+            if number != prompt and message["role"] not in ("system", "developer"):
+                dropped.add(number)
+                total -= sizes[number]
+        chat.dropped = len(dropped)
+        return [m for number, m in enumerate(messages) if number not in dropped]
+
+    def _pieces(self, chat: Chat, messages: list[dict[str, str]], usage: dict[str, Any]):
+        """The answer's text as the generator writes it, cut before a ``stop`` sequence; sets
+        ``chat.finish_reason`` (``length`` when the answer reached its token limit)."""
+        asked, generate = chat.request.asked, self.backend.generate
+        if not chat.request.stream and hasattr(generate, "complete"):  # an upstream server: one response
+            raw = iter([generate.complete(messages, asked, usage)])
+        else:
+            raw = generate.stream(messages, asked, usage)
+        stop = protocol.StopAt(asked.stop)
+        for piece in chat.timed(raw):
+            out = stop.feed(piece)
+            if out:
+                yield out
+            if stop.hit:
+                break
+        out = stop.close()
+        if out:
+            yield out
+        chat.finish_reason = "stop" if stop.hit else usage.get("finish", "stop")
+
+    def _extra(self, chat: Chat, contexts) -> dict[str, Any]:
+        """What a response carries beside OpenAI's fields: its sources, the rules that fired and,
+        when earlier turns were left out to fit the model's context, how many."""
+        extra = {**cited(contexts), "guardrails": chat.rules}
+        if chat.dropped:
+            extra["dropped_messages"] = chat.dropped
+        return extra
+
+    def _blocked(self, chat: Chat, rule: str):
         message = self.rails.blocked_message(rule)
         chat.first = time.perf_counter()
-        shown = "" if rule in ("length", "tokens") else question  # a flood is not logged whole
+        # The question as the log may hold it: a flood not at all, personal data never.
+        shown = "" if rule in ("length", "tokens") else self.rails.scrub(chat.request.question)
+        chat.span = self.trace_start(shown)
         used = chat.finish(shown, message, [], 0, 0, blocked=rule)
-        extra = {**cited([]), "guardrails": chat.rules}
+        extra = self._extra(chat, [])
         if not chat.request.stream:
             return protocol.completion(chat.ident, self.name, message, "content_filter", used, extra)
         from ..serving.base import Stream
@@ -251,11 +328,14 @@ class ChatService:
         ]
         return Stream(events, self._stream_error)
 
-    def prompt_tokens(self, prompt: str, usage: dict[str, int]) -> int:
-        """The prompt's tokens: the upstream server's count (what it bills) when it sent one."""
-        return int(usage.get("prompt_tokens") or self.backend.count_tokens(prompt))
+    def prompt_tokens(self, messages: list[dict[str, str]], usage: dict[str, Any]) -> int:
+        """The prompt's tokens, every turn sent: the upstream server's count (what it bills) when
+        it sent one."""
+        return int(
+            usage.get("prompt_tokens") or sum(self.backend.count_tokens(m["content"]) for m in messages)
+        )
 
-    def _events(self, chat: Chat, question: str, prompt: str, contexts, pieces, usage):
+    def _events(self, chat: Chat, question: str, messages, contexts, pieces, usage):
         """Chunks of a streamed answer, as the model writes it: with guardrails, through the output
         rails' bounded hold-back (``StreamScreen``), which redacts personal data before it leaves and
         ends the stream on a violation (``content_filter``) or past the length limit (``length``);
@@ -264,7 +344,7 @@ class ChatService:
         yield protocol.chunk(ident, name, {"role": "assistant", "content": ""})
         screen = rails.stream() if rails is not None else None
         sent = ""
-        for piece in chat.timed(pieces):
+        for piece in pieces:
             out = screen.feed(piece) if screen is not None else piece
             if out:
                 chat.released()
@@ -285,11 +365,11 @@ class ChatService:
             context = "\n\n".join(c["text"] for c in contexts)
             final = rails.check_output(answer, context)  # what was sent is already screened
             chat.count([t for t in final.triggers if t.rule == "grounding"])
+        chat.finish_reason = stopped or chat.finish_reason
         used = chat.finish(
-            question, answer, contexts, self.prompt_tokens(prompt, usage), usage.get("tokens", 0)
+            question, answer, contexts, self.prompt_tokens(messages, usage), usage.get("tokens", 0)
         )
-        extra = {**cited(contexts), "guardrails": chat.rules}
-        yield protocol.chunk(ident, name, {}, stopped or "stop", **extra)
+        yield protocol.chunk(ident, name, {}, chat.finish_reason, **self._extra(chat, contexts))
         if chat.request.include_usage:
             yield {**protocol.chunk(ident, name, {}), "choices": [], "usage": used}
 
@@ -333,8 +413,15 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
             "model": {"type": "string", "default": service.name},
             "messages": {"type": "array", "items": {"type": "object"}},
             "stream": {"type": "boolean", "default": False},
-            "max_tokens": {"type": "integer", "minimum": 1},
+            "max_tokens": {"type": "integer", "minimum": 1, "maximum": service.cap},
+            "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": service.cap},
             "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "seed": {"type": "integer"},
+            "stop": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]
+            },
+            "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
         },
     }
     base.post("/v1/chat/completions", service.handle, schema, threaded=True)

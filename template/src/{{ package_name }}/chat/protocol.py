@@ -4,8 +4,12 @@
 and the message an OpenAI client expects (400 ``invalid_request_error`` naming the parameter, 404
 for an unknown model); ``error`` shapes every refusal as ``{"error": {"message", "type", "param",
 "code"}}``. ``completion`` and ``chunk`` build the answers (``chat.completion`` and
-``chat.completion.chunk``). Fields the service does not use (``top_p``, ``user``, ...) are accepted
-and ignored, as OpenAI-compatible servers do; ``n`` other than 1 is refused.
+``chat.completion.chunk``). Every message of a conversation is read (text parts); ``stop``,
+``max_tokens``/``max_completion_tokens``, ``temperature``, ``top_p`` and ``seed`` are honoured,
+the penalties where the generator has them (an upstream server). A parameter nothing here does
+(``tools``, ``response_format`` for JSON, ``logprobs``, ``n`` above 1, ...) is refused with a 400
+naming it, as is an unknown one, never accepted and ignored; ``user``, ``metadata`` and the like,
+which do not change the answer, are accepted.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import shorten
+from ..llm.generate import Asked
 from ..serving.base import Refused
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -24,11 +29,19 @@ TYPES = {400: "invalid_request_error", 404: "invalid_request_error", 413: "inval
 
 @dataclass
 class ChatRequest:
-    question: str
+    messages: list[dict[str, str]]  # every turn, as {"role", "content"} with its text
+    asked: Asked  # the generation settings the request asks for
     stream: bool
-    max_tokens: int | None
-    temperature: float | None
     include_usage: bool
+
+    @property
+    def last_user(self) -> int:
+        return max(i for i, m in enumerate(self.messages) if m["role"] == "user")
+
+    @property
+    def question(self) -> str:
+        """The last user message: what retrieval looks up and the prompt template answers."""
+        return self.messages[self.last_user]["content"]
 
 
 def error(kind: str, status: int, detail: str, param: str | None = None) -> dict[str, Any]:
@@ -67,7 +80,77 @@ def text_of(content: Any, where: str) -> str:
     raise Invalid(f"{where}: expected a string or a list of text parts", where)
 
 
-def parse(body: bytes, served: str, max_tokens_cap: int) -> ChatRequest:
+# Parameters that do not change the answer (accounting, routing, caching): accepted.
+NEUTRAL = {"user", "metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier"}
+# Parameters the service honours itself (the rest of this module reads them).
+READ = {"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens"}
+READ |= {"temperature", "top_p", "seed", "stop", "n", "presence_penalty", "frequency_penalty"}
+# Accepted at their "off" value only: the service has nothing that does them (yet).
+NOT_YET = {
+    "tools": "calling tools",
+    "tool_choice": "calling tools",
+    "functions": "calling functions",
+    "function_call": "calling functions",
+    "parallel_tool_calls": "calling tools",
+    "logprobs": "log probabilities",
+    "top_logprobs": "log probabilities",
+    "logit_bias": "biasing tokens",
+    "response_format": "structured output (JSON)",
+    "audio": "audio",
+    "modalities": "other modalities than text",
+    "prediction": "predicted outputs",
+    "reasoning_effort": "reasoning settings",
+    "verbosity": "verbosity settings",
+    "web_search_options": "web search",
+}
+OFF = (None, False, "none", "auto", [], {}, {"type": "text"}, ["text"])
+
+
+def _number(request: dict[str, Any], name: str, low: float, high: float) -> float | None:
+    value = request.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise Invalid(f"{name}: expected a number from {low:g} to {high:g}", name)
+    return float(value)
+
+
+def _stop(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops):
+        raise Invalid("stop: expected a string or a list of up to 4 non-empty strings", "stop")
+    return tuple(stops)
+
+
+def _messages(messages: Any) -> list[dict[str, str]]:
+    if not isinstance(messages, list) or not messages:
+        raise Invalid("messages: expected a non-empty list of messages", "messages")
+    turns = []
+    for number, message in enumerate(messages):
+        where = f"messages[{number}]"
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise Invalid(f"{where}: expected an object with a role ({', '.join(sorted(ROLES))})", where)
+        if message.get("tool_calls"):
+            raise Invalid(f"{where}.tool_calls: this service does not support calling tools yet", where)
+        content = message.get("content")
+        if content is None and message["role"] in ("assistant", "tool"):
+            content = ""
+        turns.append({"role": message["role"], "content": text_of(content, f"{where}.content")})
+    if not any(t["role"] == "user" and t["content"].strip() for t in turns):
+        raise Invalid("messages: no user message with text to answer", "messages")
+    if not turns[max(i for i, t in enumerate(turns) if t["role"] == "user")]["content"].strip():
+        raise Invalid("messages: the last user message has no text to answer", "messages")
+    return turns
+
+
+def parse(
+    body: bytes, served: str, max_tokens_cap: int, honoured: frozenset[str] = frozenset()
+) -> ChatRequest:
+    """The request in ``body``, or ``Invalid`` naming the parameter: an unknown one, a value out of
+    range, or one that neither the service nor its generator can honour (``honoured``: the optional
+    parameters the generator takes, e.g. ``presence_penalty`` upstream)."""
     import orjson
 
     try:
@@ -76,6 +159,11 @@ def parse(body: bytes, served: str, max_tokens_cap: int) -> ChatRequest:
         raise Invalid("the body is not valid JSON") from None
     if not isinstance(request, dict):
         raise Invalid("the body must be a JSON object")
+    for name, value in request.items():
+        if name in NOT_YET and value not in OFF:
+            raise Invalid(f"{name}: this service does not support {NOT_YET[name]} yet", name)
+        if name not in READ | NEUTRAL | set(NOT_YET):
+            raise Invalid(f"Unrecognized request argument supplied: {shorten(name)}", shorten(name))
     model = request.get("model", served)
     if not isinstance(model, str):
         raise Invalid("model: expected a string", "model")
@@ -86,41 +174,63 @@ def parse(body: bytes, served: str, max_tokens_cap: int) -> ChatRequest:
             404,
             "model_not_found",
         )
-    messages = request.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise Invalid("messages: expected a non-empty list of messages", "messages")
-    question = None
-    for number, message in enumerate(messages):
-        where = f"messages[{number}]"
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise Invalid(f"{where}: expected an object with a role ({', '.join(sorted(ROLES))})", where)
-        text = text_of(message.get("content", ""), f"{where}.content")
-        if message["role"] == "user":
-            question = text
-    if question is None or not question.strip():
-        raise Invalid("messages: no user message with text to answer", "messages")
+    messages = _messages(request.get("messages"))
     stream = request.get("stream", False)
     if not isinstance(stream, bool):
         raise Invalid("stream: expected true or false", "stream")
-    tokens = request.get("max_completion_tokens", request.get("max_tokens"))
+    name = "max_completion_tokens" if request.get("max_completion_tokens") is not None else "max_tokens"
+    tokens = request.get(name)
     if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
-        raise Invalid("max_tokens: expected a whole number of at least 1", "max_tokens")
-    temperature = request.get("temperature")
-    if temperature is not None and (
-        isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 2
-    ):
-        raise Invalid("temperature: expected a number from 0 to 2", "temperature")
-    if request.get("n", 1) != 1:
+        raise Invalid(f"{name}: expected a whole number of at least 1", name)
+    if tokens is not None and tokens > max_tokens_cap:
+        raise Invalid(f"{name}: at most {max_tokens_cap} tokens per answer here (serving.max_tokens)", name)
+    if request.get("n") not in (None, 1):
         raise Invalid("n: this service answers with one choice", "n")
+    seed = request.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise Invalid("seed: expected a whole number", "seed")
+    for penalty in ("presence_penalty", "frequency_penalty"):
+        if request.get(penalty) not in (None, 0) and penalty not in honoured:
+            raise Invalid(f"{penalty}: the model this service runs has no such setting", penalty)
+    asked = Asked(
+        max_new_tokens=tokens or max_tokens_cap,
+        temperature=_number(request, "temperature", 0, 2),
+        top_p=_number(request, "top_p", 0, 1),
+        seed=seed,
+        stop=_stop(request.get("stop")),
+        presence_penalty=_number(request, "presence_penalty", -2, 2),
+        frequency_penalty=_number(request, "frequency_penalty", -2, 2),
+    )
     options = request.get("stream_options") or {}
     include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False
-    return ChatRequest(
-        question,
-        stream,
-        min(tokens, max_tokens_cap) if tokens else None,
-        None if temperature is None else float(temperature),
-        include_usage,
-    )
+    return ChatRequest(messages, asked, stream, include_usage)
+
+
+class StopAt:
+    """A stream cut before the first of the request's ``stop`` sequences (which is not sent):
+    ``feed(piece)`` returns what may go out, holding back a tail that may still become one."""
+
+    def __init__(self, stops: tuple[str, ...]):
+        self.stops, self.hold = stops, max((len(s) for s in stops), default=1) - 1
+        self.buffer, self.hit = "", False
+
+    def feed(self, piece: str) -> str:
+        if not self.stops:
+            return piece
+        if self.hit:
+            return ""
+        self.buffer += piece
+        found = [at for at in (self.buffer.find(s) for s in self.stops) if at >= 0]
+        if found:
+            self.hit, out, self.buffer = True, self.buffer[: min(found)], ""
+            return out
+        cut = len(self.buffer) - self.hold
+        out, self.buffer = (self.buffer[:cut], self.buffer[cut:]) if cut > 0 else ("", self.buffer)
+        return out
+
+    def close(self) -> str:
+        out, self.buffer = ("" if self.hit else self.buffer), ""
+        return out
 
 
 def new_id() -> str:

@@ -95,7 +95,8 @@ def check_golden(client, params: dict[str, Any], kpis: dict[str, Any], root) -> 
 
     pairs, kind = project_questions(params, root)
     pairs = pairs if kind == "pairs" else pairs[:GOLDEN_DRAFTED]
-    answers = [ask(client, p["instruction"]) for p in pairs]
+    length = int(params["generation"]["max_new_tokens"])  # the answers' length in evaluation
+    answers = [ask(client, p["instruction"], max_tokens=length) for p in pairs]
     texts = [a["choices"][0]["message"]["content"] for a in answers]
     scores = {}
     if kind == "pairs":  # drafted questions have no reference answers: retrieval only
@@ -160,6 +161,7 @@ def check_load(url: str, params: dict[str, Any], kpis: dict[str, Any], root) -> 
         json.dumps(
             {
                 "messages": [{"role": "user", "content": q}],
+                "max_tokens": int(params["generation"]["max_new_tokens"]),
                 "stream": True,
                 "stream_options": {"include_usage": True},
             }

@@ -112,6 +112,17 @@ class Rails:
         """``text`` matches one of the output's blocked patterns."""
         return any(pattern.search(text) for pattern in self._blocked)
 
+    def scrub(self, text: str) -> str:
+        """``text`` with the personal data the input rail covers replaced, whatever its action: what
+        a log or a trace may hold of a blocked question."""
+        settings = self.input.get("pii")
+        if not settings or settings["action"] == "off":
+            return text
+        from ..corpus.pii import find, redact
+
+        found = find(text, settings["entities"], settings["min_score"], settings["model"])
+        return redact(text, found) if found else text
+
     def blocked_message(self, rule: str) -> str:
         return self.policy["messages"]["blocked"].replace("{rule}", rule)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GateError
@@ -38,12 +39,36 @@ def torch_device() -> str:
     return "cpu"
 
 
-def as_text(tokenizer, prompt: str) -> str:
-    """The prompt as the model expects it: through its chat template when it has one."""
+@dataclass(frozen=True)
+class Asked:
+    """What one request asks of a generator beyond its prompt (None: the project's setting)."""
+
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    presence_penalty: float | None = None  # an upstream server's; the local model has none
+    frequency_penalty: float | None = None
+
+
+ROLE_AS = {"developer": "system", "tool": "user"}  # roles chat templates know
+
+
+def conversation(prompt) -> list[dict[str, str]]:
+    """``prompt`` as chat messages: a text is one user message; messages stay as they are."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
+def as_text(tokenizer, prompt) -> str:
+    """The prompt (a text, or a conversation's messages) as the model expects it: through its chat
+    template when it has one, as ``role: text`` lines before the last message otherwise."""
+    messages = conversation(prompt)
     if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "user", "content": prompt}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return prompt
+        shaped = [{"role": ROLE_AS.get(m["role"], m["role"]), "content": m["content"]} for m in messages]
+        return tokenizer.apply_chat_template(shaped, tokenize=False, add_generation_prompt=True)
+    earlier = "".join(f"{m['role']}: {m['content']}\n" for m in messages[:-1])
+    return earlier + messages[-1]["content"]
 
 
 def examples(
@@ -120,6 +145,8 @@ def load_local(model_source: str, adapter: str | None = None):
 class LocalGenerator:
     """Answers from transformers, in batches."""
 
+    honours: frozenset[str] = frozenset()  # optional request parameters beyond Asked's common ones
+
     def __init__(self, model_source: str, generation: dict[str, Any], adapter: str | None = None):
         self.tokenizer, self.model = load_local(model_source, adapter)
         self.generation = generation
@@ -152,19 +179,27 @@ class LocalGenerator:
                 count += tokens
         return round(math.exp(total / max(count, 1)), 6)
 
-    def stream(
-        self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
-    ):
-        """The answer to one prompt in pieces, as the model writes it (a worker thread generates);
-        ``usage["tokens"]`` is then the number of tokens generated."""
+    @property
+    def context_tokens(self) -> int | None:
+        """The most tokens the model attends to (prompt and answer)."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    def stream(self, prompt, asked: Asked | None = None, usage=None):
+        """The answer to one prompt (a text or a conversation's messages) in pieces, as the model
+        writes it (a worker thread generates). ``usage`` then holds ``tokens`` (generated) and
+        ``finish``: ``length`` when the answer reached its token limit, else ``stop``; a stop
+        sequence ends generation (the text still holds it: the caller cuts it)."""
         import threading
 
         import torch
         from transformers import TextIteratorStreamer
 
+        asked = asked or Asked()
         tokenizer, settings = self.tokenizer, self.generation
-        temperature = float(settings.get("temperature", 0.0) if temperature is None else temperature)
-        options = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        limit = int(asked.max_new_tokens or settings["max_new_tokens"])
+        options = self._sampling(asked)
+        if asked.stop:
+            options.update(stop_strings=list(asked.stop), tokenizer=tokenizer)
         batch = tokenizer([as_text(tokenizer, prompt)], return_tensors="pt", add_special_tokens=False)
         batch = {k: v.to(self.model.device) for k, v in batch.items()}
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
@@ -172,16 +207,21 @@ class LocalGenerator:
 
         def run() -> None:
             try:
+                if asked.seed is not None:
+                    torch.manual_seed(asked.seed)
                 with torch.no_grad():
                     out = self.model.generate(
                         **batch,
-                        max_new_tokens=int(max_new_tokens or settings["max_new_tokens"]),
+                        max_new_tokens=limit,
                         pad_token_id=tokenizer.pad_token_id,
                         eos_token_id=tokenizer.eos_token_id,
                         streamer=streamer,
                         **options,
                     )
-                result["tokens"] = int(out.shape[1] - batch["input_ids"].shape[1])
+                new = out[0, batch["input_ids"].shape[1] :]
+                result["tokens"] = int(new.shape[0])
+                ended = new.shape[0] > 0 and int(new[-1]) == tokenizer.eos_token_id
+                result["finish"] = "length" if new.shape[0] >= limit and not ended else "stop"
             except Exception as error:  # handed to the reader below
                 result["error"] = error
                 streamer.end()
@@ -196,6 +236,19 @@ class LocalGenerator:
             raise result["error"]
         if usage is not None:
             usage["tokens"] = result.get("tokens", 0)
+            usage["finish"] = result.get("finish", "stop")
+
+    def _sampling(self, asked: Asked) -> dict[str, Any]:
+        settings = self.generation
+        temperature = float(
+            settings.get("temperature", 0.0) if asked.temperature is None else asked.temperature
+        )
+        if temperature <= 0:
+            return {"do_sample": False}
+        options: dict[str, Any] = {"do_sample": True, "temperature": temperature}
+        if asked.top_p is not None:
+            options["top_p"] = float(asked.top_p)
+        return options
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -258,27 +311,36 @@ class EndpointGenerator:
             self._headers = {k: v for k, v in headers.items() if isinstance(v, str)}
         return self._openai
 
-    def _request(self, prompt: str, max_new_tokens: int | None, temperature: float | None) -> dict[str, Any]:
-        default = self.generation.get("temperature", 0.0)
-        return {
-            "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": int(max_new_tokens or self.generation["max_new_tokens"]),
-            "temperature": float(default if temperature is None else temperature),
-        }
+    context_tokens = None  # the server's model: unknown here
+    honours = frozenset({"presence_penalty", "frequency_penalty"})
 
-    def complete(
-        self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
-    ) -> str:
-        """The whole answer to one prompt in one response. It is sent on the ``openai`` client's
+    def _request(self, prompt, asked: Asked | None) -> dict[str, Any]:
+        asked = asked or Asked()
+        default = self.generation.get("temperature", 0.0)
+        request = {
+            "model": self.model,
+            "messages": conversation(prompt),
+            "max_tokens": int(asked.max_new_tokens or self.generation["max_new_tokens"]),
+            "temperature": float(default if asked.temperature is None else asked.temperature),
+        }
+        for name in ("top_p", "seed", "presence_penalty", "frequency_penalty"):
+            if getattr(asked, name) is not None:
+                request[name] = getattr(asked, name)
+        if asked.stop:
+            request["stop"] = list(asked.stop)
+        return request
+
+    def complete(self, prompt, asked: Asked | None = None, usage=None) -> str:
+        """The whole answer to one prompt (a text or a conversation's messages) in one response. It is sent on the ``openai`` client's
         transport with the client's headers (its key included) and read as plain JSON: a
         third of a millisecond sooner than its request and response models, which the service
         would pay on every request. Anything but a 200 is sent again through the client itself,
-        for its retries and its wording of the error. ``usage`` gets the server's token counts."""
+        for its retries and its wording of the error. ``usage`` gets the server's token counts and
+        its ``finish`` reason."""
         import orjson
         from openai import OpenAIError
 
-        request = self._request(prompt, max_new_tokens, temperature)
+        request = self._request(prompt, asked)
         client = self._client()
         try:
             reply = self._http.post(self.url, content=orjson.dumps(request), headers=self._headers)
@@ -303,18 +365,18 @@ class EndpointGenerator:
             usage["tokens"] = int(counts.get("completion_tokens") or 0)
             if counts.get("prompt_tokens"):
                 usage["prompt_tokens"] = int(counts["prompt_tokens"])
+        if usage is not None and choices and choices[0].get("finish_reason") == "length":
+            usage["finish"] = "length"
         return str(text)
 
-    def stream(
-        self, prompt: str, max_new_tokens: int | None = None, temperature: float | None = None, usage=None
-    ):
+    def stream(self, prompt, asked: Asked | None = None, usage=None):
         """The answer to one prompt in pieces, streamed from the server through the ``openai`` client;
-        ``usage`` then gets the server's token counts (when it sends them)."""
+        ``usage`` then gets the server's token counts (when it sends them) and its ``finish`` reason."""
         from openai import OpenAIError
 
         try:
             chunks = self._client().chat.completions.create(
-                **self._request(prompt, max_new_tokens, temperature),
+                **self._request(prompt, asked),
                 stream=True,
                 stream_options={"include_usage": True},
             )
@@ -324,6 +386,8 @@ class EndpointGenerator:
                     if chunk.usage.prompt_tokens:
                         usage["prompt_tokens"] = int(chunk.usage.prompt_tokens)
                 for choice in chunk.choices:
+                    if choice.finish_reason == "length" and usage is not None:
+                        usage["finish"] = "length"
                     if choice.delta is not None and choice.delta.content:
                         yield choice.delta.content
         except OpenAIError as error:

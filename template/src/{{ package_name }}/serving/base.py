@@ -10,7 +10,7 @@
   server-sent events, or raises ``Refused`` (a 4xx with a message); any other exception is a 500
   that names it. Answers are counted and timed. ``threaded=True`` runs a slow handler (and its
   stream) in a worker thread, so health and metrics answer meanwhile; ``error`` shapes the body of
-  a refusal (default ``{"detail": ...}``);
+  a refusal (default ``{"detail": ...}``), an unknown path's (404) and a wrong method's (405) too;
 - the request log is closed when the app stops.
 
 Speed: a POST route is answered straight from the ASGI call (orjson in, orjson out), before
@@ -116,6 +116,17 @@ class ServiceBase:
                 await super().__call__(scope, receive, send)
 
         self.app = app = Service(title=title, lifespan=lifespan)
+
+        if error is not None:  # the route's own error shape for unknown paths and wrong methods too
+            from fastapi.responses import JSONResponse
+            from starlette.exceptions import HTTPException
+
+            @app.exception_handler(HTTPException)
+            async def http_error(request, exc: HTTPException) -> Response:
+                kinds = {404: "not_found", 405: "method_not_allowed"}
+                detail = f"{request.method} {request.url.path}: {exc.detail}"
+                body = error(kinds.get(exc.status_code, "http_error"), exc.status_code, detail)
+                return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
         @app.get("/health")
         async def health() -> dict[str, str]:
