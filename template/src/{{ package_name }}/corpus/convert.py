@@ -7,8 +7,9 @@
   turned into Markdown by markdownify: headings, lists, tables and code blocks kept, identifiers
   unescaped, links as their text. On 56 pages of Python's documentation: no navigation text left,
   99.4 % of the main part's text blocks and every heading, code block and table row kept. Title: the first
-  ``h1``, else ``<title>``. URL: the page's canonical link (``<link rel=canonical>``, ``og:url``),
-  else ``data.base_url`` joined with the file's path.
+  ``h1``, else ``<title>``. URL: the page's canonical link (``<link rel=canonical>``, ``og:url``)
+  when it is a web address, else ``data.base_url`` joined with the file's path (a canonical
+  ``file://`` path, as Debian's packaged documentation has, is no address to cite).
 - **DOCX**: mammoth's HTML of the document, then as HTML.
 - **PDF**: pdfium's text of each page (pypdfium2: words hyphenated at a line end joined again,
   two columns in reading order), pages separated by a blank line. Title: the PDF's own, else the
@@ -26,7 +27,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-VERSION = "2"
+VERSION = "3"
 KINDS = {
     ".md": "markdown",
     ".markdown": "markdown",
@@ -134,7 +135,8 @@ def html_to_text(raw: bytes | str, fallback_url: str = "") -> Converted:
     url = ""
     canonical = soup.select_one('link[rel~="canonical"][href], meta[property="og:url"][content]')
     if canonical is not None:
-        url = str(canonical.get("href") or canonical.get("content") or "")
+        url = str(canonical.get("href") or canonical.get("content") or "").strip()
+        url = url if url.lower().startswith(("http://", "https://")) else ""
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
     root = soup.select_one(MAIN)
     if root is None:  # no main part marked: the body without what surrounds every page
