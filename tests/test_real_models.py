@@ -180,27 +180,47 @@ def test_the_first_day_on_html_documentation_passes_with_gates_that_mean_somethi
     print(json.dumps(metrics, indent=2))
 
 
-def test_the_first_day_serves_streams_with_citations_and_passes_qa_and_drift(first_day, llm_env):
-    from openai import OpenAI
+STREAMED = """
+import json, sys
+from openai import OpenAI
+client = OpenAI(base_url=sys.argv[1] + "/v1", api_key="none", max_retries=0)
+question = [{"role": "user", "content": sys.argv[2]}]
+pieces, last, usage = [], None, None
+stream = client.chat.completions.create(
+    model="my-ml-project", messages=question, stream=True, stream_options={"include_usage": True}
+)
+for chunk in stream:
+    if chunk.choices and chunk.choices[0].delta.content:
+        pieces.append(chunk.choices[0].delta.content)
+    if chunk.choices and chunk.choices[0].finish_reason:
+        last = chunk
+    usage = chunk.usage or usage
+plain = client.chat.completions.create(model="my-ml-project", messages=question, max_tokens=24)
+print(json.dumps({
+    "pieces": pieces, "citations": last.citations, "finish": last.choices[0].finish_reason,
+    "completion_tokens": usage.completion_tokens if usage else 0,
+    "plain": plain.choices[0].message.content, "plain_prompt_tokens": plain.usage.prompt_tokens,
+}))
+"""
 
+
+def streamed(root: Path, env: dict[str, str], url: str, question: str) -> dict:
+    """A streamed and a plain answer through the ``openai`` client, run in the project's own
+    environment (the client is the project's dependency, not the template's)."""
+    command = ["uv", "run", "--frozen", "python", "-c", STREAMED, url, question]
+    return json.loads(run(command, root, env).stdout.strip().splitlines()[-1])
+
+
+def test_the_first_day_serves_streams_with_citations_and_passes_qa_and_drift(first_day, llm_env):
     from .conftest import RunningService
 
     root, _ = first_day
     run(["make", "promote"], root, llm_env)
     service = RunningService(root, llm_env, MODEL_URI="models:/my-ml-project@champion").wait(240)
     try:
-        client = OpenAI(base_url=service.url + "/v1", api_key="none", max_retries=0)
-        question = [{"role": "user", "content": "How do I pretty-print JSON with json.dumps?"}]
-        pieces, last = [], None
-        for chunk in client.chat.completions.create(model="my-ml-project", messages=question, stream=True):
-            if chunk.choices and chunk.choices[0].delta.content:
-                pieces.append(chunk.choices[0].delta.content)
-            if chunk.choices and chunk.choices[0].finish_reason:
-                last = chunk
-        assert len(pieces) >= 3 and "".join(pieces).strip()  # streamed, not one block at the end
-        assert last is not None and any(
-            c["url"].startswith("https://docs.python.org/") for c in last.citations
-        )
+        said = streamed(root, llm_env, service.url, "How do I pretty-print JSON with json.dumps?")
+        assert len(said["pieces"]) >= 3 and "".join(said["pieces"]).strip()  # streamed, not one block
+        assert any(c["url"].startswith("https://docs.python.org/") for c in said["citations"])
         qa = run(["make", "qa", f"URL={service.url}"], root, llm_env, ok=False)
         assert qa.returncode == 0, qa.stdout[-3000:] + qa.stderr[-2000:]
     finally:
@@ -249,8 +269,6 @@ def test_the_upstream_mode_streams_through_a_real_inference_engine(first_day, ll
     import signal
     import subprocess
 
-    from openai import OpenAI
-
     from .conftest import RunningService, free_port, wait_healthy
 
     root, _ = first_day
@@ -283,22 +301,10 @@ def test_the_upstream_mode_streams_through_a_real_inference_engine(first_day, ll
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         service = RunningService(root, llm_env, UPSTREAM_URL=f"http://127.0.0.1:{port}/v1").wait(240)
         try:
-            client = OpenAI(base_url=service.url + "/v1", api_key="none", max_retries=0)
-            question = [{"role": "user", "content": "What does json.dumps' indent argument do?"}]
-            pieces, last, usage = [], None, None
-            stream = client.chat.completions.create(
-                model="my-ml-project", messages=question, stream=True, stream_options={"include_usage": True}
-            )
-            for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    pieces.append(chunk.choices[0].delta.content)
-                if chunk.choices and chunk.choices[0].finish_reason:
-                    last = chunk
-                usage = chunk.usage or usage
-            assert len(pieces) >= 3 and usage is not None and usage.completion_tokens > 0
-            assert any(c["document"] == "library/json.html" for c in last.citations)
-            plain = client.chat.completions.create(model="my-ml-project", messages=question, max_tokens=24)
-            assert plain.choices[0].message.content.strip() and plain.usage.prompt_tokens > 0
+            said = streamed(root, llm_env, service.url, "What does json.dumps' indent argument do?")
+            assert len(said["pieces"]) >= 3 and said["completion_tokens"] > 0
+            assert any(c["document"] == "library/json.html" for c in said["citations"])
+            assert said["plain"].strip() and said["plain_prompt_tokens"] > 0
         finally:
             service.stop()
     finally:
