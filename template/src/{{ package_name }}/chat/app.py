@@ -97,8 +97,11 @@ class Chat:
 
     def __init__(self, service, request: protocol.ChatRequest, traffic: str | None):
         self.service, self.request, self.traffic = service, request, traffic
+        from ..serving.base import request_id
+
         self.start = time.perf_counter()
-        self.ident = protocol.new_id()
+        self.request_id = request_id()  # also the x-request-id header of the answer
+        self.ident = protocol.new_id(self.request_id)
         self.rules: list[str] = []
         self.first: float | None = None  # the first answer text out to the client
         self.generated: list[float] = []  # when the model's first and last pieces came
@@ -168,7 +171,7 @@ class Chat:
         if rate is not None:
             metrics.rate.observe(rate)
         record = {
-            "request_id": self.ident,
+            "request_id": self.request_id,
             "question": question,
             "answer": answer,
             "sources": [c["id"] for c in contexts],

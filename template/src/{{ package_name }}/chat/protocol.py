@@ -233,8 +233,9 @@ class StopAt:
         return out
 
 
-def new_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+def new_id(request_id: str = "") -> str:
+    """A completion's id: ``chatcmpl-`` and the request's id (the ``x-request-id`` header)."""
+    return f"chatcmpl-{request_id or uuid.uuid4().hex}"
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:

@@ -18,8 +18,10 @@ FastAPI's routing and middleware, which cost more than the model's own work on a
 route is still declared to FastAPI, so ``/docs`` shows its schema and it behaves the same there.
 """
 
+import contextvars
 import logging
 import time
+import uuid
 from typing import Any
 
 from .log import TRAFFIC_HEADER
@@ -30,6 +32,14 @@ STATUSES = (200, 400, 404, 413, 422, 500)
 EVENT_STREAM = "text/event-stream"
 logger = logging.getLogger(__name__)
 _TRAFFIC = TRAFFIC_HEADER.lower().encode()  # ASGI header names are lower-case bytes
+REQUEST_ID_HEADER = "x-request-id"  # where OpenAI's clients read a request's id (errors included)
+_REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+
+def request_id() -> str:
+    """The id of the request being answered (a route's handler may log it): the service sends it
+    back in the ``x-request-id`` header of every answer, a refusal's too."""
+    return _REQUEST_ID.get() or uuid.uuid4().hex
 
 
 class Refused(Exception):
@@ -126,7 +136,8 @@ class ServiceBase:
                 kinds = {404: "not_found", 405: "method_not_allowed"}
                 detail = f"{request.method} {request.url.path}: {exc.detail}"
                 body = error(kinds.get(exc.status_code, "http_error"), exc.status_code, detail)
-                return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+                headers = {**(exc.headers or {}), REQUEST_ID_HEADER: uuid.uuid4().hex}
+                return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
         @app.get("/health")
         async def health() -> dict[str, str]:
@@ -151,17 +162,21 @@ class ServiceBase:
             declared = request.headers.get("content-length", "")
             body = None if declared.isdigit() and int(declared) > self.max_body else await request.body()
             traffic = request.headers.get(TRAFFIC_HEADER)
-            status, payload = await self._answer(handle, threaded, body, traffic, start)
+            ident = uuid.uuid4().hex
+            status, payload = await self._answer(handle, threaded, body, traffic, start, ident)
+            headers = {REQUEST_ID_HEADER: ident}
             if isinstance(payload, Stream):
-                return StreamingResponse(self._events(payload, start), media_type=EVENT_STREAM)
-            return Response(payload, status_code=status, media_type="application/json")
+                return StreamingResponse(
+                    self._events(payload, start), media_type=EVENT_STREAM, headers=headers
+                )
+            return Response(payload, status_code=status, media_type="application/json", headers=headers)
 
-    async def _answer(self, handle, threaded: bool, body, traffic, start: float):
+    async def _answer(self, handle, threaded: bool, body, traffic, start: float, ident: str):
         if not threaded:
-            return self._respond(handle, body, traffic, start)
+            return self._respond(handle, body, traffic, start, ident)
         from anyio import to_thread
 
-        return await to_thread.run_sync(self._respond, handle, body, traffic, start)
+        return await to_thread.run_sync(self._respond, handle, body, traffic, start, ident)
 
     async def _serve(self, route, scope, receive, send) -> None:
         handle, threaded = route
@@ -185,15 +200,21 @@ class ServiceBase:
                 if not message.get("more_body"):
                     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                     break
-        status, payload = await self._answer(handle, threaded, body, traffic, start)
+        ident = uuid.uuid4().hex
+        status, payload = await self._answer(handle, threaded, body, traffic, start, ident)
+        tagged = (REQUEST_ID_HEADER.encode(), ident.encode())
         if isinstance(payload, Stream):
-            headers = [(b"content-type", EVENT_STREAM.encode()), (b"cache-control", b"no-cache")]
+            headers = [(b"content-type", EVENT_STREAM.encode()), (b"cache-control", b"no-cache"), tagged]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             async for event in self._events(payload, start, threaded):
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
             return
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            tagged,
+        ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -221,9 +242,11 @@ class ServiceBase:
             yield b"data: " + self._dumps(event) + b"\n\n"
         self._latency.observe(time.perf_counter() - start)
 
-    def _respond(self, handle, body: bytes | None, traffic: str | None, start: float):
+    def _respond(self, handle, body: bytes | None, traffic: str | None, start: float, ident: str = ""):
         """Run ``handle`` on a body (None: over the limit) and count, time and encode its answer
-        (a ``Stream`` is counted now and timed when it ends)."""
+        (a ``Stream`` is counted now and timed when it ends); ``ident`` is the request's id
+        (``request_id()`` while ``handle`` runs)."""
+        _REQUEST_ID.set(ident)
         if body is None:
             status, answer = 413, self._error("too_large", 413, self._too_large)
             self.errors.labels("too_large").inc()
