@@ -235,17 +235,23 @@ def test_the_generated_tests_pass_on_the_real_model(first_day, llm_env):
     assert done.returncode == 0, done.stdout[-5000:]
 
 
+BLOW_UP = """
+import sys
+from safetensors.numpy import load_file, save_file
+tensors = load_file(sys.argv[1])
+save_file({k: v * (8.0 if "lora_B" in k else 1.0) for k, v in tensors.items()}, sys.argv[1])
+"""
+
+
 def test_a_degraded_adapter_fails_the_answer_gate_one_line_per_metric(first_day, llm_env):
     """The adapter's LoRA updates blown up: answers worse than the base model's must fail the gate,
     not only on the primary metric."""
-    from safetensors.numpy import load_file, save_file
-
     root, _ = first_day
     weights = root / "models/adapter/adapter_model.safetensors"
     original = weights.read_bytes()
-    try:
-        tensors = load_file(weights)
-        save_file({k: v * (8.0 if "lora_B" in k else 1.0) for k, v in tensors.items()}, weights)
+    try:  # safetensors is the project's dependency, not the template's: edit in its environment
+        script = ["uv", "run", "--frozen", "--extra", "cpu", "python", "-c", BLOW_UP, str(weights)]
+        run(script, root, llm_env)
         done = run(
             ["uv", "run", "--frozen", "--extra", "cpu", "python", "-m", "my_ml_project", "evaluate"],
             root,

@@ -118,10 +118,7 @@ class Rails:
         settings = self.input.get("pii")
         if not settings or settings["action"] == "off":
             return text
-        from ..corpus.pii import find, redact
-
-        found = find(text, settings["entities"], settings["min_score"], settings["model"])
-        return redact(text, found) if found else text
+        return self._pii(Screened(text), {**settings, "action": "redact"}, "pii").text
 
     def blocked_message(self, rule: str) -> str:
         return self.policy["messages"]["blocked"].replace("{rule}", rule)
