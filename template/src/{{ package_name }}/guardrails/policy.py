@@ -43,6 +43,10 @@ def _model():
                     raise ValueError(f"pattern {number} is not a regular expression: {error}") from None
             return patterns
 
+    class Obfuscation(BaseModel):
+        model_config = strict
+        action: Literal["block", "flag", "off"] = "block"
+
     class Grounding(BaseModel):
         model_config = strict
         action: Literal["flag", "replace", "off"] = "flag"
@@ -52,6 +56,7 @@ def _model():
         model_config = strict
         max_chars: int = Field(4000, gt=0)
         max_tokens: int = Field(1024, gt=0)
+        obfuscation: Obfuscation = Obfuscation()
         injection: Injection = Injection()
         pii: Pii | None = None
 

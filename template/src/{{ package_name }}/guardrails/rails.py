@@ -2,8 +2,12 @@
 
 Input rails, in order: ``length`` (characters) and ``tokens`` (the base model's tokenizer) block a
 request that is too long; ``injection`` screens prompt injections and jailbreaks with the policy's
-patterns (on whitespace-normalised text); ``pii`` redacts personal data (or blocks) before the
-question reaches retrieval, the model or the request log. Output rails: ``pii_leak`` redacts
+patterns on every view of the text (as a reader sees it, and what it hides: tag characters, decoded
+base64/base32/hex/URL runs, a string assembled from quoted pieces, ROT13 and reversed text when it
+is not plain English, leetspeak: ``reveal.views``); ``obfuscation`` blocks text that hides content
+from a reader (tag characters, look-alike letters of other scripts inside words, invisible or
+control characters, stacked marks, encoded runs, gibberish: ``reveal.signs``); ``pii`` redacts
+personal data (or blocks) before the question reaches retrieval, the model or the request log. Output rails: ``pii_leak`` redacts
 personal data in the answer; ``grounding`` flags (or replaces) an answer whose content words are
 mostly not in its context (the evaluation's faithfulness proxy); ``format`` cuts an answer past
 ``max_chars`` and replaces one that matches a blocked pattern.
@@ -17,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import reveal
 
 
 @dataclass(frozen=True)
@@ -40,13 +46,43 @@ class Screened:
         return [t.rule for t in self.triggers]
 
 
-SPACES = re.compile(r"\s+")
-INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))  # zero-width characters
+LEADING = re.compile(r"\\b(?:\(([a-z0-9 |]+)\)|([a-z0-9]+)(?=\\b|\\s| ))")
 
 
-def normalise(text: str) -> str:
-    """What the injection patterns see: no zero-width characters, single spaces."""
-    return SPACES.sub(" ", text.translate(INVISIBLE)).strip()
+def needles(pattern: str) -> frozenset[str] | None:
+    """Words one of which must be in a text for ``pattern`` to match it: the words each of its
+    branches starts with (``\\b(word|word ...)`` or ``\\bword``), so that a pattern runs only on
+    texts that hold one. None: a branch starts otherwise, and the pattern always runs."""
+    words: set[str] = set()
+    for branch in _branches(pattern):
+        lead = LEADING.match(branch)
+        if lead is None:
+            return None
+        options = lead.group(1).split("|") if lead.group(1) else [lead.group(2)]
+        words.update(option.split()[0] for option in options if option.strip())
+    return frozenset(words)
+
+
+def _branches(pattern: str) -> list[str]:
+    """``pattern`` split at its top-level ``|``."""
+    branches, start, depth, escaped, in_class = [], 0, 0, False, False
+    for at, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            branches.append(pattern[start:at])
+            start = at + 1
+    return [*branches, pattern[start:]]
 
 
 class Rails:
@@ -57,7 +93,7 @@ class Rails:
         self.policy = policy
         self.input, self.output = policy["input"], policy["output"]
         injection = self.input["injection"]
-        self._injection = [re.compile(p, re.IGNORECASE) for p in injection["patterns"]]
+        self._injection = [(needles(p), re.compile(p, re.IGNORECASE)) for p in injection["patterns"]]
         self._blocked = [re.compile(p, re.IGNORECASE) for p in self.output["blocked_patterns"]]
         self.count_tokens = count_tokens
 
@@ -70,17 +106,32 @@ class Rails:
             if tokens > limits["max_tokens"]:
                 return self._block(text, "tokens", f"{tokens} tokens > {limits['max_tokens']}")
         screened = Screened(text)
-        injection = limits["injection"]
-        if injection["action"] != "off":
-            seen = normalise(text)
-            hits = [str(n) for n, pattern in enumerate(self._injection) if pattern.search(seen)]
-            if hits:
-                found = Trigger("injection", injection["action"], "patterns " + ",".join(hits))
-                screened.triggers.append(found)
-                if injection["action"] == "block":
-                    screened.blocked = "injection"
+        for rule, detail in (("injection", self._injected), ("obfuscation", self._obfuscation)):
+            action = limits[rule]["action"]
+            found = detail(text) if action != "off" else None
+            if found:
+                screened.triggers.append(Trigger(rule, action, found))
+                if action == "block":
+                    screened.blocked = rule
                     return screened
         return self._pii(screened, limits.get("pii"), "pii")
+
+    @staticmethod
+    def _obfuscation(text: str) -> str | None:
+        return ", ".join(reveal.signs(text)) or None
+
+    def _injected(self, text: str) -> str | None:
+        """The patterns that match a view of ``text``, and the view (None: none matches)."""
+        for view, seen in reveal.views(text):
+            words = set(reveal.WORDS.findall(seen.lower()))
+            hits = [
+                str(n)
+                for n, (first, pattern) in enumerate(self._injection)
+                if (first is None or not first.isdisjoint(words)) and pattern.search(seen)
+            ]
+            if hits:
+                return "patterns " + ",".join(hits) + ("" if view == "text" else f" in {view}")
+        return None
 
     def check_output(self, answer: str, context: str) -> Screened:
         out = self.output
