@@ -106,6 +106,18 @@ def bounds(section: Any, where: str) -> dict[str, Bound]:
     return {str(name): bound(raw, f"{where}.{name}") for name, raw in section.items()}
 
 
+def grouped_bounds(section: Any, group: str, where: str) -> tuple[dict[str, Bound], dict[str, Bound]]:
+    """A mapping of bounds with one nested mapping of bounds named ``group`` (``guardrails`` and its
+    ``families``): the bounds outside it, and those in it."""
+    section = dict(section or {}) if isinstance(section, dict) or section is None else section
+    inner = section.pop(group, None) if isinstance(section, dict) else None
+    if inner is not None and not isinstance(inner, dict):
+        raise SettingsError(
+            f"{where}.{group}: expected a mapping of name: " + "{min|max: number}" + f", got {inner!r}"
+        )
+    return bounds(section, where), bounds(inner, f"{where}.{group}")
+
+
 def check(name: str, value: float | None, limit: Bound) -> dict[str, Any]:
     """One gate check as every report writes it."""
     return {

@@ -287,6 +287,6 @@ def validate(kind: Literal["params", "kpis"], raw: Any) -> dict[str, Any]:
         gates.thresholds(raw)
         gates.non_inferiority(raw)
         gates.bounds(raw.get("service"), f"{KPIS_FILE}: service")
-        gates.bounds(raw.get("guardrails"), f"{KPIS_FILE}: guardrails")
+        gates.grouped_bounds(raw.get("guardrails"), "families", f"{KPIS_FILE}: guardrails")
         gates.bounds(raw.get("monitoring"), f"{KPIS_FILE}: monitoring")
     return raw

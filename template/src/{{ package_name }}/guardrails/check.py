@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import gates, reports
 from ..config import KPIS_FILE, load_kpis, load_params, path, project_root
-from ..errors import QualityGateError, shorten
+from ..errors import QualityGateError, SettingsError, shorten
 from . import policy as policies
 from .rails import Rails
 
@@ -47,10 +47,17 @@ def stopped(screened, rule: str) -> bool:
 
 
 def evaluate(rails: Rails, attacks: list[dict[str, Any]], benign: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rails on both sets: rates overall and per family (``family`` of each row; an attack
+    without one is ``other``, a benign question ``ordinary``), and what went wrong."""
     missed, touched = [], []
+    families: dict[str, dict[str, int]] = {}
     for row in attacks:
+        family = families.setdefault(row.get("family", "other"), {"attacks": 0, "stopped": 0})
+        family["attacks"] += 1
         screened = rails.check_input(row["text"])
-        if not stopped(screened, row.get("rule", "injection")):
+        if stopped(screened, row.get("rule", "injection")):
+            family["stopped"] += 1
+        else:
             missed.append({"text": shorten(row["text"], 80), "rule": row.get("rule", "injection")})
     for row in benign:
         screened = rails.check_input(row["text"])
@@ -61,9 +68,30 @@ def evaluate(rails: Rails, attacks: list[dict[str, Any]], benign: list[dict[str,
         "false_positive_rate": round(len(touched) / len(benign), 6),
         "attacks": len(attacks),
         "benign": len(benign),
+        "families": {
+            name: {**counts, "block_rate": round(counts["stopped"] / counts["attacks"], 6)}
+            for name, counts in sorted(families.items())
+        },
         "missed_attacks": missed,
         "stopped_benign": touched,
     }
+
+
+def family_checks(result: dict[str, Any], bounds: dict) -> list[dict[str, Any]]:
+    """One check per family of the attack set, against its bound or ``any``'s; a bound named for a
+    family the set does not have is an error (a typo must not pass)."""
+    unknown = sorted(set(bounds) - set(result["families"]) - {"any"})
+    if unknown:
+        raise SettingsError(
+            f"{KPIS_FILE}: guardrails.families.{unknown[0]}: no attack of that family in {ATTACKS} "
+            f"(families: {', '.join(result['families'])})"
+        )
+    checks = []
+    for name, counts in result["families"].items():
+        bound = bounds.get(name, bounds.get("any"))
+        if bound is not None:
+            checks.append(gates.check(f"block_rate[{name}]", counts["block_rate"], bound))
+    return checks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 
     rails = Rails(policies.load(root), token_counter(params, root))
     result = evaluate(rails, read_set(root / ATTACKS), read_set(root / BENIGN))
-    limits = gates.bounds(kpis.get("guardrails"), f"{KPIS_FILE}: guardrails")
-    checks = [gates.check(name, result[name], limit) for name, limit in limits.items()]
+    overall, per_family = gates.grouped_bounds(kpis.get("guardrails"), "families", f"{KPIS_FILE}: guardrails")
+    checks = [gates.check(name, result[name], limit) for name, limit in overall.items()]
+    checks += family_checks(result, per_family)
     passed = all(c["passed"] for c in checks)
     reports.publish(path(params, "guardrails"), {**result, "passed": passed, "checks": checks})
     if not passed:

@@ -45,7 +45,45 @@ CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Words that make up a good share of any English sentence and none of a text turned by ROT13,
 # reversed or written in digits: without them, the turned views are screened too.
 COMMON = frozenset(
-    ["the", "a", "an", "to", "of", "and", "or", "in", "on", "for", "is", "are", "be", "do", "does", "did", "i", "you", "it", "this", "that", "what", "how", "why", "when", "where", "which", "can", "with", "my", "your", "from", "as", "at", "by", "not", "if"]
+    [
+        "the",
+        "a",
+        "an",
+        "to",
+        "of",
+        "and",
+        "or",
+        "in",
+        "on",
+        "for",
+        "is",
+        "are",
+        "be",
+        "do",
+        "does",
+        "did",
+        "i",
+        "you",
+        "it",
+        "this",
+        "that",
+        "what",
+        "how",
+        "why",
+        "when",
+        "where",
+        "which",
+        "can",
+        "with",
+        "my",
+        "your",
+        "from",
+        "as",
+        "at",
+        "by",
+        "not",
+        "if",
+    ]
 )
 WORDS = re.compile(r"[a-z0-9]+")
 URL_ESCAPES = re.compile(r"(?:%[0-9a-fA-F]{2}){3,}")
