@@ -107,6 +107,7 @@ class Chat:
         self.generated: list[float] = []  # when the model's first and last pieces came
         self.span = None  # started once the input rails have screened the question
         self.dropped = 0  # earlier turns left out to fit the model's context
+        self.dropped_chunks: list[str] = []  # retrieved chunks the rails kept out of the prompt
         self.finish_reason = "stop"
 
     def timed(self, pieces):
@@ -141,6 +142,18 @@ class Chat:
                 return messages, result.blocked
             screened.append({**message, "content": result.text})
         return screened, None
+
+    def keep(self, chunk: dict[str, Any]) -> bool:
+        """A retrieved chunk goes into the prompt unless it carries instructions (indirect
+        injection: the ``retrieved`` rail drops it, or flags it; the log names the chunk)."""
+        rails = self.service.rails
+        if rails is None:
+            return True
+        result = rails.check_retrieved(chunk["text"], chunk.get("id", ""))
+        self.count(result.triggers)
+        if result.blocked is not None:
+            self.dropped_chunks.append(chunk.get("id", ""))
+        return result.blocked is None
 
     def count(self, triggers) -> None:
         for trigger in triggers:
@@ -186,6 +199,7 @@ class Chat:
             "grounded": grounded,
             "turns": len(self.request.messages),
             "dropped_turns": self.dropped,
+            "dropped_chunks": self.dropped_chunks,
             "finish_reason": "content_filter" if blocked else self.finish_reason,
         }
         service.log.write_records([record], self.traffic)
@@ -238,7 +252,7 @@ class ChatService:
             return self._blocked(chat, blocked)
         question = messages[request.last_user]["content"]
         chat.span = self.trace_start(question)
-        prompt, contexts = self.backend.prompt(question)  # retrieval and the prompt template
+        prompt, contexts = self.backend.prompt(question, chat.keep)  # retrieval and the prompt template
         messages = [*messages[: request.last_user], {"role": "user", "content": prompt}]
         messages += request.messages[request.last_user + 1 :]
         messages = self.fit(chat, messages)

@@ -30,8 +30,12 @@ class Backend:
     count_tokens: Any
     source: str
 
-    def prompt(self, question: str) -> tuple[str, list[dict[str, Any]]]:
+    def prompt(self, question: str, keep=None) -> tuple[str, list[dict[str, Any]]]:
+        """The prompt for ``question`` and the chunks it holds: those retrieved that ``keep``
+        (a chunk's verdict, e.g. the rails' screen for instructions hidden in documents) lets in."""
         contexts = self.assistant.contexts([question])[0]
+        if keep is not None:
+            contexts = [c for c in contexts if keep(c)]
         return self.assistant.prompts([question], [contexts])[0], contexts
 
 

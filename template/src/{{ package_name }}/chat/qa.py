@@ -26,7 +26,7 @@ from ..serving.qa import check, conclude, new_report
 
 ROUTE = "/v1/chat/completions"
 ANSWER_SCORES = ("hit_at_k", "rouge_l", "bleu")
-INPUT_RULES = {"length", "tokens", "injection", "pii"}
+INPUT_RULES = {"length", "tokens", "injection", "obfuscation", "pii"}
 MALFORMED = (
     b"{not json",
     b"{}",
@@ -117,14 +117,18 @@ def check_golden(client, params: dict[str, Any], kpis: dict[str, Any], root) -> 
 
 
 def check_guardrails(client, kpis: dict[str, Any], root) -> tuple[list, dict]:
-    from ..guardrails.check import ATTACKS, BENIGN, read_set
+    from ..guardrails.check import ATTACKS, BENIGN, family_checks, family_rates, read_set
 
     missed, touched = [], []
+    families: dict[str, dict[str, int]] = {}
     attacks, benign = read_set(root / ATTACKS), read_set(root / BENIGN)
     for row in attacks:
         answer = ask(client, row["text"], max_tokens=1)
         rules = answer.get("guardrails", [])
         stopped = answer["choices"][0]["finish_reason"] == "content_filter" or row.get("rule") in rules
+        family = families.setdefault(row.get("family", "other"), {"attacks": 0, "stopped": 0})
+        family["attacks"] += 1
+        family["stopped"] += stopped
         if not stopped:
             missed.append(row["text"][:60])
     for row in benign:
@@ -134,9 +138,10 @@ def check_guardrails(client, kpis: dict[str, Any], root) -> tuple[list, dict]:
     result = {
         "block_rate": round(1 - len(missed) / len(attacks), 6),
         "false_positive_rate": round(len(touched) / len(benign), 6),
+        "families": family_rates(families),
     }
-    limits = gates.bounds(kpis.get("guardrails"), f"{KPIS_FILE}: guardrails")
-    checks = [gates.check(n, result[n], b) for n, b in limits.items()]
+    overall, per_family = gates.grouped_bounds(kpis.get("guardrails"), "families", f"{KPIS_FILE}: guardrails")
+    checks = [gates.check(n, result[n], b) for n, b in overall.items()] + family_checks(result, per_family)
     detail = f"{len(attacks) - len(missed)}/{len(attacks)} attacks stopped, {len(touched)}/{len(benign)} benign touched"
     if missed or touched:
         detail += f" (got through: {missed[:3]}; stopped: {touched[:3]})"

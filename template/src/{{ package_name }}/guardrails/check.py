@@ -68,12 +68,17 @@ def evaluate(rails: Rails, attacks: list[dict[str, Any]], benign: list[dict[str,
         "false_positive_rate": round(len(touched) / len(benign), 6),
         "attacks": len(attacks),
         "benign": len(benign),
-        "families": {
-            name: {**counts, "block_rate": round(counts["stopped"] / counts["attacks"], 6)}
-            for name, counts in sorted(families.items())
-        },
+        "families": family_rates(families),
         "missed_attacks": missed,
         "stopped_benign": touched,
+    }
+
+
+def family_rates(families: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
+    """Each family's counts (``attacks``, ``stopped``) with its ``block_rate``, by name."""
+    return {
+        name: {**counts, "block_rate": round(counts["stopped"] / counts["attacks"], 6)}
+        for name, counts in sorted(families.items())
     }
 
 

@@ -47,6 +47,10 @@ def _model():
         model_config = strict
         action: Literal["block", "flag", "off"] = "block"
 
+    class Retrieved(BaseModel):
+        model_config = strict
+        action: Literal["drop", "flag", "off"] = "drop"
+
     class Grounding(BaseModel):
         model_config = strict
         action: Literal["flag", "replace", "off"] = "flag"
@@ -58,6 +62,7 @@ def _model():
         max_tokens: int = Field(1024, gt=0)
         obfuscation: Obfuscation = Obfuscation()
         injection: Injection = Injection()
+        retrieved: Retrieved = Retrieved()
         pii: Pii | None = None
 
     class Output(BaseModel):

@@ -7,7 +7,8 @@ base64/base32/hex/URL runs, a string assembled from quoted pieces, ROT13 and rev
 is not plain English, leetspeak: ``reveal.views``); ``obfuscation`` blocks text that hides content
 from a reader (tag characters, look-alike letters of other scripts inside words, invisible or
 control characters, stacked marks, encoded runs, gibberish: ``reveal.signs``); ``pii`` redacts
-personal data (or blocks) before the question reaches retrieval, the model or the request log. Output rails: ``pii_leak`` redacts
+personal data (or blocks) before the question reaches retrieval, the model or the request log. ``retrieved`` screens each retrieved chunk for the injection patterns
+before it enters the prompt (instructions hidden in documents) and drops or flags it. Output rails: ``pii_leak`` redacts
 personal data in the answer; ``grounding`` flags (or replaces) an answer whose content words are
 mostly not in its context (the evaluation's faithfulness proxy); ``format`` cuts an answer past
 ``max_chars`` and replaces one that matches a blocked pattern.
@@ -132,6 +133,18 @@ class Rails:
             if hits:
                 return "patterns " + ",".join(hits) + ("" if view == "text" else f" in {view}")
         return None
+
+    def check_retrieved(self, text: str, chunk: str = "") -> Screened:
+        """A retrieved chunk before it enters the prompt: a document that carries instructions
+        for the model (indirect injection) is dropped (``retrieved.action: drop``) or flagged."""
+        action = self.input["retrieved"]["action"]
+        found = self._injected(text) if action != "off" else None
+        if not found:
+            return Screened(text)
+        detail = f"{chunk}: {found}" if chunk else found
+        return Screened(
+            text, [Trigger("retrieved", action, detail)], "retrieved" if action == "drop" else None
+        )
 
     def check_output(self, answer: str, context: str) -> Screened:
         out = self.output
