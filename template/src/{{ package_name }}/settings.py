@@ -194,6 +194,7 @@ def _models():
         trace_sample: float = Field(0.0, ge=0, le=1)
         max_tokens: int | None = Field(None, ge=1)  # None: generation.max_new_tokens
         context_tokens: int = Field(0, ge=0)  # 0: the model's own context
+        retention_days: int = Field(30, ge=0)  # request log and traces; 0: kept
 
     class LlmLoadtest(BaseModel):
         model_config = strict

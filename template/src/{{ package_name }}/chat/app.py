@@ -404,7 +404,14 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
     root = root or project_root()
     params = params if params is not None else load_params()
     backend = backend if backend is not None else backends.load(params, root)
-    log = log if log is not None else PredictionLog(log_dir(params))
+    retention = int((params.get("serving") or {}).get("retention_days", 0))
+    log = log if log is not None else PredictionLog(log_dir(params), retention)
+    if retention:  # what an earlier run left past its time goes now; a new day's file does it again
+        from ..serving.retention import expire_log, expire_traces
+
+        expire_log(log.directory, retention)
+        if float((params.get("serving") or {}).get("trace_sample", 0.0)) > 0:
+            expire_traces(retention)
     rails = None
     if (root / "guardrails/policy.yaml").is_file():
         from ..guardrails import policy

@@ -35,8 +35,12 @@ def log_dir(params: dict[str, Any] | None = None) -> Path:
 
 
 class PredictionLog:
-    def __init__(self, directory: Path):
+    """``retention_days``: day files older than that are deleted whenever a new day's file opens
+    (``serving/retention.py``; None or 0 keeps them)."""
+
+    def __init__(self, directory: Path, retention_days: int | None = None):
         self.directory = Path(directory)
+        self.retention_days = retention_days or 0
         self._day: str | None = None
         self._handle = None
         self._lock = threading.Lock()
@@ -82,6 +86,10 @@ class PredictionLog:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._handle = self.file_for(day).open("ab")
         self._day = day
+        if self.retention_days:
+            from .retention import expire_log
+
+            expire_log(self.directory, self.retention_days)
 
     def close(self) -> None:
         with self._lock:
