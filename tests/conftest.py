@@ -83,6 +83,7 @@ src/{pkg}/serving/base.py
 src/{pkg}/serving/loadtest.py
 src/{pkg}/serving/log.py
 src/{pkg}/serving/qa.py
+src/{pkg}/serving/retention.py
 tests/__init__.py
 tests/conftest.py
 tests/test_bytecode.py

@@ -34,6 +34,7 @@ src/{pkg}/chat/__init__.py
 src/{pkg}/chat/app.py
 src/{pkg}/chat/backends.py
 src/{pkg}/chat/costs.py
+src/{pkg}/chat/feedback.py
 src/{pkg}/chat/protocol.py
 src/{pkg}/chat/qa.py
 src/{pkg}/corpus/README.md
@@ -88,6 +89,8 @@ src/{pkg}/guardrails/__init__.py
 src/{pkg}/guardrails/check.py
 src/{pkg}/guardrails/policy.py
 src/{pkg}/guardrails/rails.py
+src/{pkg}/guardrails/reveal.py
+src/{pkg}/guardrails/review.py
 tests/test_guardrails.py
 """.split()
 PARTS = [["retrieval", "finetuning", "guardrails"], ["retrieval"], ["finetuning"], ["guardrails"], []]

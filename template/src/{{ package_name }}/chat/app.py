@@ -10,6 +10,7 @@
   most and the default), ``temperature``, ``top_p`` and ``seed``; a parameter it cannot honour is
   a 400 naming it (``protocol.py``);
 - ``GET /v1/models``: the one model it serves (``tracking.model_name``);
+- ``POST /v1/feedback``: a verdict on an answer by its request id (``chat/feedback.py``);
 - ``GET /health``, ``GET /metrics`` (Prometheus): the serving base's, plus time to first token,
   tokens per second, input and output tokens, cost per request (``business/prices.yaml``),
   guardrail triggers by rule, and the grounding of the answers.
@@ -449,6 +450,13 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
         },
     }
     base.post("/v1/chat/completions", service.handle, schema, threaded=True)
+    from . import feedback
+
+    feedback_log = PredictionLog(feedback.folder(log.directory), retention)
+    verdict = {"type": "string", "enum": list(feedback.VERDICTS)}
+    properties = {"request_id": {"type": "string"}, "verdict": verdict, "comment": {"type": "string"}}
+    shape = {"type": "object", "required": ["request_id", "verdict"], "properties": properties}
+    base.post("/v1/feedback", feedback.handler(feedback_log, rails), shape)
     return app
 
 

@@ -21,12 +21,12 @@ from typing import Any
 
 from .. import gates
 from ..config import KPIS_FILE, load_kpis, load_params, project_root
+from ..monitoring.queries import INPUT_RULES
 from ..serving import loadtest
 from ..serving.qa import check, conclude, new_report
 
 ROUTE = "/v1/chat/completions"
 ANSWER_SCORES = ("hit_at_k", "rouge_l", "bleu")
-INPUT_RULES = {"length", "tokens", "injection", "obfuscation", "pii"}
 MALFORMED = (
     b"{not json",
     b"{}",

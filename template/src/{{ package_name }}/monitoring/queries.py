@@ -10,7 +10,12 @@ window), QA and load-test traffic left out, and measures:
   of questions like the reference fall below it and a larger share means the questions moved;
 - ``guardrail_trigger_rate``: the share of requests an input rail touched or blocked;
 - ``cost_per_day``: the largest day's cost (``business/prices.yaml``);
-- ``grounded_share``: the mean grounding of the logged answers (the faithfulness proxy).
+- ``grounded_share``: the mean grounding of the logged answers (the faithfulness proxy);
+- ``wrongly_blocked_share``: the share of the feedback (``POST /v1/feedback``, the feedback log
+  beside the request log) that says an answer was wrongly blocked (None without feedback).
+
+The report also counts the rules that fired (``triggers``: every input and output rule, grounding
+flags included) and the feedback by verdict.
 
 Each is checked against ``monitoring`` in ``business/kpis.yaml``; a limit crossed is a verdict of
 ``retrain: true`` (re-index or re-tune: ``make retrain``). Writes ``paths.drift`` and, in GitHub
@@ -28,8 +33,14 @@ from .. import gates, reports
 from ..config import KPIS_FILE, load_kpis, load_params, path, project_root
 from ..errors import GateError
 
-MEASURES = ("query_drift_share", "guardrail_trigger_rate", "cost_per_day", "grounded_share")
-INPUT_RULES = {"length", "tokens", "injection", "pii"}
+MEASURES = (
+    "query_drift_share",
+    "guardrail_trigger_rate",
+    "cost_per_day",
+    "grounded_share",
+    "wrongly_blocked_share",
+)
+INPUT_RULES = {"length", "tokens", "injection", "obfuscation", "pii"}  # the rules that screen a question
 REFERENCE_PERCENTILE = 5
 
 
@@ -49,7 +60,9 @@ def closeness(params: dict[str, Any], root: Path):
     return lambda questions: [grounded_share(q, corpus) for q in questions]
 
 
-def measure(records: list[dict[str, Any]], reference: list[str], score) -> dict[str, Any]:
+def measure(
+    records: list[dict[str, Any]], reference: list[str], score, feedback: list[dict[str, Any]] = ()
+) -> dict[str, Any]:
     from ..serving.loadtest import percentile
 
     questions = [r["question"] for r in records if r.get("question") and not r.get("blocked")]
@@ -61,12 +74,23 @@ def measure(records: list[dict[str, Any]], reference: list[str], score) -> dict[
         by_day[day] = by_day.get(day, 0.0) + float(record.get("cost") or 0.0)
     grounded = [r["grounded"] for r in records if isinstance(r.get("grounded"), int | float)]
     touched = [r for r in records if r.get("blocked") or INPUT_RULES & set(r.get("rules") or [])]
+    triggers: dict[str, int] = {}
+    for record in records:
+        for rule in record.get("rules") or []:
+            triggers[rule] = triggers.get(rule, 0) + 1
+    verdicts: dict[str, int] = {}
+    for item in feedback:
+        verdicts[str(item.get("verdict"))] = verdicts.get(str(item.get("verdict")), 0) + 1
+    wrongly = round(verdicts.get("wrongly_blocked", 0) / len(feedback), 4) if feedback else None
     return {
         "requests": len(records),
         "query_drift_share": round(sum(s < cutoff for s in current) / len(current), 4) if current else 0.0,
         "guardrail_trigger_rate": round(len(touched) / len(records), 4),
         "cost_per_day": round(max(by_day.values()), 6) if by_day else 0.0,
         "grounded_share": round(sum(grounded) / len(grounded), 4) if grounded else None,
+        "wrongly_blocked_share": wrongly,
+        "triggers": dict(sorted(triggers.items())),
+        "feedback": dict(sorted(verdicts.items())),
         "reference_cutoff": round(float(cutoff), 6),
         "days": sorted(by_day),
     }
@@ -94,7 +118,11 @@ def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None,
     reference = [
         p["instruction"] for key in ("train_pairs", "eval_pairs") for p in read_jsonl(path(params, key, root))
     ] or [q["instruction"] for q in from_headings(read_jsonl(path(params, "documents", root)))]
-    measured = measure(records, reference, closeness(params, root))
+    from ..chat.feedback import folder
+
+    opinions = folder(location)
+    feedback = read_records(opinions, days)[0] if opinions.is_dir() else []
+    measured = measure(records, reference, closeness(params, root), feedback)
     limits = gates.bounds(kpis.get("monitoring"), f"{KPIS_FILE}: monitoring")
     checks = [gates.check(n, measured[n], b) for n, b in limits.items() if n in MEASURES]
     crossed = [c["metric"] for c in checks if not c["passed"] and c["value"] is not None]
