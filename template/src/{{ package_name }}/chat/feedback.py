@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .protocol import Invalid
+from .protocol import Invalid, json_object
 
 VERDICTS = ("helped", "not_helpful", "wrongly_blocked", "harmful")
 MAX_COMMENT = 2000
@@ -27,14 +27,7 @@ def folder(requests: Path) -> Path:
 
 
 def parse(body: bytes) -> dict[str, Any]:
-    import orjson
-
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise Invalid("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise Invalid("the body must be a JSON object")
+    data = json_object(body)
     unknown = sorted(set(data) - {"request_id", "verdict", "comment"})
     if unknown:
         raise Invalid(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0])

@@ -64,6 +64,19 @@ class Invalid(Refused):
         self.param = param
 
 
+def json_object(body: bytes) -> dict[str, Any]:
+    """``body`` as a JSON object, or ``Invalid``."""
+    import orjson
+
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Invalid("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object")
+    return data
+
+
 def text_of(content: Any, where: str) -> str:
     """A message's text: a string, or a list of ``{"type": "text", "text": ...}`` parts."""
     if isinstance(content, str):
@@ -151,14 +164,7 @@ def parse(
     """The request in ``body``, or ``Invalid`` naming the parameter: an unknown one, a value out of
     range, or one that neither the service nor its generator can honour (``honoured``: the optional
     parameters the generator takes, e.g. ``presence_penalty`` upstream)."""
-    import orjson
-
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise Invalid("the body is not valid JSON") from None
-    if not isinstance(request, dict):
-        raise Invalid("the body must be a JSON object")
+    request = json_object(body)
     for name, value in request.items():
         if name in NOT_YET and value not in OFF:
             raise Invalid(f"{name}: this service does not support {NOT_YET[name]} yet", name)
