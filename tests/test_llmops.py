@@ -61,6 +61,7 @@ src/{pkg}/llm/generate.py
 src/{pkg}/llm/judge.py
 src/{pkg}/llm/prompts.py
 src/{pkg}/llm/scores.py
+src/{pkg}/llm/structured.py
 src/{pkg}/llm/words.py
 prompts/README.md
 prompts/answer.txt

@@ -7,8 +7,9 @@
   they do not fit the model's context, ``dropped_messages`` in the response); the generator
   (``backends.py``: the registered application or an upstream server) honours ``stop``,
   ``max_tokens`` (``finish_reason: length`` when the answer reaches it; ``serving.max_tokens`` the
-  most and the default), ``temperature``, ``top_p`` and ``seed``; a parameter it cannot honour is
-  a 400 naming it (``protocol.py``);
+  most and the default), ``temperature``, ``top_p``, ``seed`` and ``response_format`` (JSON, and
+  JSON that follows a schema, by constrained decoding: ``llm/structured.py``); a parameter it
+  cannot honour is a 400 naming it (``protocol.py``);
 - ``GET /v1/models``: the one model it serves (``tracking.model_name``);
 - ``POST /v1/feedback``: a verdict on an answer by its request id (``chat/feedback.py``);
 - ``GET /health``, ``GET /metrics`` (Prometheus): the serving base's, plus time to first token,

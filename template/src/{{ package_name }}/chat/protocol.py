@@ -7,7 +7,7 @@ for an unknown model); ``error`` shapes every refusal as ``{"error": {"message",
 ``chat.completion.chunk``). Every message of a conversation is read (text parts); ``stop``,
 ``max_tokens``/``max_completion_tokens``, ``temperature``, ``top_p`` and ``seed`` are honoured,
 the penalties where the generator has them (an upstream server). A parameter nothing here does
-(``tools``, ``response_format`` for JSON, ``logprobs``, ``n`` above 1, ...) is refused with a 400
+(``tools``, ``logprobs``, ``n`` above 1, ...) is refused with a 400
 naming it, as is an unknown one, never accepted and ignored; ``user``, ``metadata`` and the like,
 which do not change the answer, are accepted.
 """
@@ -98,6 +98,7 @@ NEUTRAL = {"user", "metadata", "store", "service_tier", "prompt_cache_key", "saf
 # Parameters the service honours itself (the rest of this module reads them).
 READ = {"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens"}
 READ |= {"temperature", "top_p", "seed", "stop", "n", "presence_penalty", "frequency_penalty"}
+READ |= {"response_format"}
 # Accepted at their "off" value only: the service has nothing that does them (yet).
 NOT_YET = {
     "tools": "calling tools",
@@ -108,7 +109,6 @@ NOT_YET = {
     "logprobs": "log probabilities",
     "top_logprobs": "log probabilities",
     "logit_bias": "biasing tokens",
-    "response_format": "structured output (JSON)",
     "audio": "audio",
     "modalities": "other modalities than text",
     "prediction": "predicted outputs",
@@ -198,6 +198,19 @@ def parse(
     for penalty in ("presence_penalty", "frequency_penalty"):
         if request.get(penalty) not in (None, 0) and penalty not in honoured:
             raise Invalid(f"{penalty}: the model this service runs has no such setting", penalty)
+    response_format = request.get("response_format")
+    if response_format is not None:
+        from ..llm.structured import FormatError, check, schema_of
+
+        try:
+            schema = schema_of(response_format)
+            if schema is not None and "response_format" not in honoured:
+                raise FormatError("the model this service runs cannot be held to a format")
+            if schema is not None:
+                check(schema)  # a schema it cannot follow is refused now, not mid-answer
+        except FormatError as error:
+            raise Invalid(f"response_format: {error}", "response_format") from None
+        response_format = response_format if schema is not None else None
     asked = Asked(
         max_new_tokens=tokens or max_tokens_cap,
         temperature=_number(request, "temperature", 0, 2),
@@ -206,6 +219,7 @@ def parse(
         stop=_stop(request.get("stop")),
         presence_penalty=_number(request, "presence_penalty", -2, 2),
         frequency_penalty=_number(request, "frequency_penalty", -2, 2),
+        response_format=response_format,
     )
     options = request.get("stream_options") or {}
     include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False

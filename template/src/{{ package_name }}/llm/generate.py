@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GateError
+from . import structured
 
 
 def torch_device() -> str:
@@ -50,6 +51,7 @@ class Asked:
     stop: tuple[str, ...] = ()
     presence_penalty: float | None = None  # an upstream server's; the local model has none
     frequency_penalty: float | None = None
+    response_format: dict[str, Any] | None = None  # json_object / json_schema (structured.py)
 
 
 ROLE_AS = {"developer": "system", "tool": "user"}  # roles chat templates know
@@ -145,7 +147,7 @@ def load_local(model_source: str, adapter: str | None = None):
 class LocalGenerator:
     """Answers from transformers, in batches."""
 
-    honours: frozenset[str] = frozenset()  # optional request parameters beyond Asked's common ones
+    honours = frozenset({"response_format"})  # optional request parameters beyond Asked's common ones
 
     def __init__(self, model_source: str, generation: dict[str, Any], adapter: str | None = None):
         self.tokenizer, self.model = load_local(model_source, adapter)
@@ -200,6 +202,11 @@ class LocalGenerator:
         options = self._sampling(asked)
         if asked.stop:
             options.update(stop_strings=list(asked.stop), tokenizer=tokenizer)
+        schema = structured.schema_of(asked.response_format) if asked.response_format else None
+        if schema is not None:
+            from transformers import LogitsProcessorList
+
+            options["logits_processor"] = LogitsProcessorList([structured.processor(tokenizer, schema)])
         batch = tokenizer([as_text(tokenizer, prompt)], return_tensors="pt", add_special_tokens=False)
         batch = {k: v.to(self.model.device) for k, v in batch.items()}
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
@@ -312,7 +319,7 @@ class EndpointGenerator:
         return self._openai
 
     context_tokens = None  # the server's model: unknown here
-    honours = frozenset({"presence_penalty", "frequency_penalty"})
+    honours = frozenset({"presence_penalty", "frequency_penalty", "response_format"})
 
     def _request(self, prompt, asked: Asked | None) -> dict[str, Any]:
         asked = asked or Asked()
@@ -323,7 +330,7 @@ class EndpointGenerator:
             "max_tokens": int(asked.max_new_tokens or self.generation["max_new_tokens"]),
             "temperature": float(default if asked.temperature is None else asked.temperature),
         }
-        for name in ("top_p", "seed", "presence_penalty", "frequency_penalty"):
+        for name in ("top_p", "seed", "presence_penalty", "frequency_penalty", "response_format"):
             if getattr(asked, name) is not None:
                 request[name] = getattr(asked, name)
         if asked.stop:
