@@ -549,7 +549,19 @@ with httpx.stream("POST", url, json=body, timeout=120) as events:
 assert lines[-1] == "[DONE]"
 for line in lines[:-1]:
     ChatCompletionChunk.model_validate(json.loads(line))
-print("schema", len(lines))
+# Structured output as the SDK asks for it: a pydantic model, parsed back by the client.
+from openai import OpenAI
+from pydantic import BaseModel, Field
+
+class Station(BaseModel):
+    station: str = Field(max_length=12)
+    bikes: int = Field(ge=0, le=99)
+
+client = OpenAI(base_url=sys.argv[1] + "/v1", api_key="none", max_retries=0)
+parse = getattr(client.chat.completions, "parse", None) or client.beta.chat.completions.parse
+parsed = parse(model="my-ml-project", messages=messages, response_format=Station, max_tokens=48)
+assert isinstance(parsed.choices[0].message.parsed, Station), parsed
+print("schema", len(lines), parsed.choices[0].message.parsed.bikes)
 """
 
 
