@@ -19,6 +19,7 @@ names, never the text itself), which the service counts by rule and logs.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,8 @@ class Rails:
         self._injection = [(needles(p), re.compile(p, re.IGNORECASE)) for p in injection["patterns"]]
         self._blocked = [re.compile(p, re.IGNORECASE) for p in self.output["blocked_patterns"]]
         self.count_tokens = count_tokens
+        # The index's chunks come back again and again: each is screened once.
+        self._chunk_verdicts = functools.lru_cache(maxsize=8192)(self._injected)
 
     def check_input(self, text: str) -> Screened:
         limits = self.input
@@ -138,7 +141,7 @@ class Rails:
         """A retrieved chunk before it enters the prompt: a document that carries instructions
         for the model (indirect injection) is dropped (``retrieved.action: drop``) or flagged."""
         action = self.input["retrieved"]["action"]
-        found = self._injected(text) if action != "off" else None
+        found = self._chunk_verdicts(text) if action != "off" else None
         if not found:
             return Screened(text)
         detail = f"{chunk}: {found}" if chunk else found
