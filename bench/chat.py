@@ -9,7 +9,7 @@ pipeline (``make repro``), then, each server in its own process on 127.0.0.1:
    answer (a bare ASGI app: no model), called directly and through the service in upstream mode
    with every guardrail on (retrieval, prompt, input and output rails, token counting, metrics,
    the request log): the same bodies, one connection, alternating runs. The added latency is the
-   difference of the p50s (target: <= 2 ms).
+   difference of the p50s, per run and their median (target: <= 2 ms in every run).
 2. **Guardrails alone**: the input and output rails on a 1 KB question and a 1 KB answer, in process.
 3. **The tiny model through the service** (the project's files: base model, adapter, index):
    streamed requests at concurrency 1 and 8: time to first token (p50, p95), generated tokens per
@@ -132,6 +132,7 @@ finally:
 p50 = lambda runs: statistics.median(r["latency_ms"]["p50"] for r in runs)
 results["overhead"] = {
     "direct_p50_ms": p50(direct), "service_p50_ms": p50(through), "added_p50_ms": round(p50(through) - p50(direct), 3),
+    "added_p50_per_run_ms": [round(t["latency_ms"]["p50"] - d["latency_ms"]["p50"], 3) for d, t in zip(direct, through)],
     "direct_runs": [r["latency_ms"] for r in direct], "service_runs": [r["latency_ms"] for r in through],
     "errors": sum(r["errors"] for r in direct + through),
 }
@@ -191,11 +192,14 @@ def main() -> int:
         results = json.loads(done.stdout.strip().splitlines()[-1])
         info = machine(project)
     overhead = results["overhead"]
-    verdict = "met" if overhead["added_p50_ms"] <= TARGET_MS else "missed"
+    runs = overhead["added_p50_per_run_ms"]
+    within = sum(added <= TARGET_MS for added in runs)
+    verdict = "met in every run" if within == len(runs) else f"met in {within} of {len(runs)} runs"
     lines = [
         f"service overhead (upstream mode, every rail on, concurrency 1, {args.requests} requests x {args.repeats}): "
         f"p50 {overhead['direct_p50_ms']:.2f} ms direct, {overhead['service_p50_ms']:.2f} ms through the service: "
-        f"+{overhead['added_p50_ms']:.2f} ms (target <= {TARGET_MS} ms: {verdict})",
+        f"+{overhead['added_p50_ms']:.2f} ms median; per run {', '.join(f'+{a:.2f}' for a in runs)} ms "
+        f"(target <= {TARGET_MS} ms in every run: {verdict})",
         f"guardrails on 1 KB: input rails {results['rails_1kb']['input_ms']} ms, output rails {results['rails_1kb']['output_ms']} ms (median)",
     ]
     for concurrency in (1, 8):
