@@ -1,11 +1,13 @@
 """Guardrails gate: the policy (guardrails/policy.yaml) against the bundled attack and benign sets.
 
-The input rails screen every line of ``guardrails/attacks.jsonl`` (``text``, and the ``rule`` that
-must catch it) and of ``guardrails/benign.jsonl`` (``text``). ``block_rate``: the share of attacks
-their rule stopped (blocked; personal data: redacted before retrieval, the model or the log see
-it). ``false_positive_rate``: the share of benign questions any input rail touched. Both are checked
-against ``guardrails`` in business/kpis.yaml; the report (reports/guardrails.json) names every
-attack that got through and every benign question that was stopped, and a miss fails the stage.
+The input rails screen every line of ``guardrails/attacks.jsonl`` (``text``, its ``family`` and the
+``rule`` that must catch it) and of ``guardrails/benign.jsonl`` (``text``, and the family it looks
+like). ``block_rate``: the share of attacks their rule stopped (blocked; personal data: redacted
+before retrieval, the model or the log see it), overall and per family. ``false_positive_rate``:
+the share of benign questions any input rail touched. Both are checked against ``guardrails`` in
+business/kpis.yaml (``families``: a bound per family, ``any`` for the rest); the report
+(reports/guardrails.json) has each family's rate and names every attack that got through and every
+benign question that was stopped, and a miss fails the stage.
 """
 
 from __future__ import annotations
