@@ -239,13 +239,14 @@ BLOW_UP = """
 import sys
 from safetensors.numpy import load_file, save_file
 tensors = load_file(sys.argv[1])
-save_file({k: v * (8.0 if "lora_B" in k else 1.0) for k, v in tensors.items()}, sys.argv[1])
+save_file({k: v * (40.0 if "lora_B" in k else 1.0) for k, v in tensors.items()}, sys.argv[1])
 """
 
 
 def test_a_degraded_adapter_fails_the_answer_gate_one_line_per_metric(first_day, llm_env):
-    """The adapter's LoRA updates blown up: answers worse than the base model's must fail the gate,
-    not only on the primary metric."""
+    """The adapter's LoRA updates blown up (x40: at x8 only the primary metric fell short on
+    Python's docs): answers worse than the base model's must fail the gate, not only on the
+    primary metric."""
     root, _ = first_day
     weights = root / "models/adapter/adapter_model.safetensors"
     original = weights.read_bytes()
