@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import load_params, project_root
+from ..monitoring.queries import INPUT_RULES
 from .check import ATTACKS, BENIGN, read_set
 
 REVIEW = "guardrails/review.jsonl"
 LABELS = ("attack", "benign", "skip")
-INPUT_RULES = ("length", "tokens", "injection", "obfuscation", "pii")
 
 
 def _lines(file: Path) -> list[dict[str, Any]]:
