@@ -255,6 +255,8 @@ class ChatService:
         question = messages[request.last_user]["content"]
         chat.span = self.trace_start(question)
         prompt, contexts = self.backend.prompt(question, chat.keep)  # retrieval and the prompt template
+        if self.rails is not None:
+            prompt = self.rails.mark(prompt)  # the canary that an answer reading the prompt out holds
         messages = [*messages[: request.last_user], {"role": "user", "content": prompt}]
         messages += request.messages[request.last_user + 1 :]
         messages = self.fit(chat, messages)

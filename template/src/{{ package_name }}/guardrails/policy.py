@@ -56,6 +56,10 @@ def _model():
         action: Literal["flag", "replace", "off"] = "flag"
         min_share: float = Field(0.3, ge=0, le=1)
 
+    class Canary(BaseModel):
+        model_config = strict
+        action: Literal["replace", "flag", "off"] = "replace"
+
     class Input(BaseModel):
         model_config = strict
         max_chars: int = Field(4000, gt=0)
@@ -69,6 +73,7 @@ def _model():
         model_config = strict
         pii: Pii | None = None
         grounding: Grounding = Grounding()
+        canary: Canary = Canary()
         max_chars: int = Field(4000, gt=0)
         blocked_patterns: list[str] = []
         fallback: str = Field(min_length=1)

@@ -9,7 +9,9 @@ from a reader (tag characters, look-alike letters of other scripts inside words,
 control characters, stacked marks, encoded runs, gibberish: ``reveal.signs``); ``pii`` redacts
 personal data (or blocks) before the question reaches retrieval, the model or the request log. ``retrieved`` screens each retrieved chunk for the injection patterns
 before it enters the prompt (instructions hidden in documents) and drops or flags it. Output rails: ``pii_leak`` redacts
-personal data in the answer; ``grounding`` flags (or replaces) an answer whose content words are
+personal data in the answer; ``canary`` replaces an answer that holds the canary, a word the service
+writes at the top of every prompt it builds (``mark``) and a model repeats only when it
+reads its prompt out; ``grounding`` flags (or replaces) an answer whose content words are
 mostly not in its context (the evaluation's faithfulness proxy); ``format`` cuts an answer past
 ``max_chars`` and replaces one that matches a blocked pattern.
 
@@ -20,6 +22,9 @@ names, never the text itself), which the service counts by rule and logs.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +92,21 @@ def _branches(pattern: str) -> list[str]:
     return [*branches, pattern[start:]]
 
 
+CANARY_VARIABLE = "GUARDRAILS_CANARY"
+
+
+def canary(policy: dict[str, Any]) -> str:
+    """The word the service writes at the top of every prompt: ``GUARDRAILS_CANARY`` when it is
+    set (a deployment's secret, so that not even the repository's readers know it), else one drawn
+    from the policy. The same on every request and every restart: a prompt prefix an engine's cache
+    keeps, and answers that a restart does not change."""
+    chosen = os.environ.get(CANARY_VARIABLE, "").strip()
+    if chosen:
+        return chosen
+    digest = hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()
+    return f"c{int(digest[0], 16) % 10}{digest[1:15]}"  # a digit in it: a stream holds it back whole
+
+
 class Rails:
     """The policy's rails, compiled once: ``check_input(question)``, ``check_output(answer, context)``.
     ``count_tokens`` counts a text's tokens (default: the base model's tokenizer, read when needed)."""
@@ -100,6 +120,16 @@ class Rails:
         self.count_tokens = count_tokens
         # The index's chunks come back again and again: each is screened once.
         self._chunk_verdicts = functools.lru_cache(maxsize=8192)(self._injected)
+        self.canary = canary(policy) if self.output["canary"]["action"] != "off" else ""
+
+    def mark(self, prompt: str) -> str:
+        """The prompt with the canary on its first line, as a comment a reader of the answer never
+        needs (no canary: as it is)."""
+        return f"<!-- {self.canary} -->\n{prompt}" if self.canary else prompt
+
+    def leaked(self, text: str) -> bool:
+        """``text`` holds the canary: the model read its prompt out."""
+        return bool(self.canary) and self.canary in text
 
     def check_input(self, text: str) -> Screened:
         limits = self.input
@@ -154,6 +184,11 @@ class Rails:
         screened = self._pii(Screened(answer), out.get("pii"), "pii_leak")
         if screened.blocked:
             return Screened(out["fallback"], screened.triggers, screened.blocked)
+        if self.leaked(screened.text):
+            action = out["canary"]["action"]
+            screened.triggers.append(Trigger("canary", action, "the prompt's canary"))
+            if action == "replace":
+                return Screened(out["fallback"], screened.triggers)
         grounding = out["grounding"]
         if grounding["action"] != "off" and context:
             from ..llm.scores import grounded_share
@@ -234,7 +269,7 @@ class StreamScreen:
     being written), held back at most ``output.stream_hold_chars`` characters. What goes out is
     screened first with its held-back tail and the released text before it as context: personal
     data is redacted (the cut moves past a value that reaches into the tail) or, with ``block``, ends
-    the stream; a blocked pattern ends it too (``stopped``: ``content_filter``); past
+    the stream; a blocked pattern or the prompt's canary ends it too (``stopped``: ``content_filter``); past
     ``max_chars`` it is cut (``stopped``: ``length``). ``close()`` releases the rest."""
 
     def __init__(self, rails: Rails):
@@ -294,6 +329,12 @@ class StreamScreen:
         if self.rails.blocked_in(self.sent[-200:] + out):
             self.triggers.append(Trigger("format", "stop", "blocked pattern"))
             return self._stop("content_filter")
+        if self.rails.leaked(self.sent[-40:] + self.held):
+            action = self.rails.output["canary"]["action"]
+            if not any(t.rule == "canary" for t in self.triggers):
+                self.triggers.append(Trigger("canary", action, "the prompt's canary"))
+            if action == "replace":
+                return self._stop("content_filter")
         self.held = self.held[cut:]
         if len(self.sent) + len(out) > self.limit:
             out = out[: max(self.limit - len(self.sent), 0)]

@@ -9,7 +9,11 @@
   mode) or, with ``retrieval.url`` set, on a Qdrant server: the same client API, for scale.
 
 Only chunks whose text changed are embedded again (``embed.py``'s cache); the command says how
-many. ``Retriever`` is what evaluation (and the service) search with.
+many. With guardrails (``guardrails/policy.yaml``), a chunk that carries instructions for the model
+(an injection hidden in a document) is quarantined before it is embedded: left out of the index
+(``input.retrieved.action: drop``; ``flag`` keeps it) and listed, with the patterns it matched, in
+``quarantined.jsonl`` beside the index; the service screens what it retrieves again. ``Retriever``
+is what evaluation (and the service) search with.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..config import load_params, path
+from ..config import load_params, path, project_root
 
 COLLECTION = "chunks"
 
@@ -118,6 +122,35 @@ def _fill_qdrant(vectors, folder: Path, url: str) -> None:
     client.close()
 
 
+QUARANTINE_FILE = "quarantined.jsonl"
+
+
+def quarantine(chunks: list[dict[str, Any]], root: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The chunks to index, and those the guardrails' ``retrieved`` rule finds instructions in
+    (each with the rule's action and what matched); no policy: every chunk, none found."""
+    if not (root / "guardrails/policy.yaml").is_file():  # a project without guardrails
+        return chunks, []
+    from ..guardrails import policy
+    from ..guardrails.rails import Rails
+
+    rails = Rails(policy.load(root))
+    kept, found = [], []
+    for chunk in chunks:
+        screened = rails.check_retrieved(chunk["text"])
+        for trigger in screened.triggers:
+            found.append(
+                {
+                    "id": chunk["id"],
+                    "document": chunk.get("document", ""),
+                    "action": trigger.action,
+                    "detail": trigger.detail,
+                }
+            )
+        if screened.blocked is None:
+            kept.append(chunk)
+    return kept, found
+
+
 def open_index(params: dict[str, Any], root: Path | None = None) -> Retriever:
     return Retriever(path(params, "index", root), params["retrieval"])
 
@@ -128,10 +161,23 @@ def main(argv: list[str] | None = None) -> int:
 
     parser(__doc__, "index").parse_args(argv)
     params = load_params()
-    chunks = read_jsonl(path(params, "chunks"))
-    done = build(chunks, params["retrieval"], path(params, "index"), path(params, "embeddings_cache"))
+    chunks, found = quarantine(read_jsonl(path(params, "chunks")), project_root())
+    folder = path(params, "index")
+    done = build(chunks, params["retrieval"], folder, path(params, "embeddings_cache"))
     print(
         f"index ({done['store']}): {done['chunks']} chunks, {done['embedded']} embedded, "
         f"{done['reused']} unchanged and reused -> {params['paths']['index']}"
     )
+    with (folder / QUARANTINE_FILE).open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(entry, ensure_ascii=False) + "\n" for entry in found)
+    if found:
+        dropped = sum(entry["action"] == "drop" for entry in found)
+        shown = ", ".join(entry["id"] for entry in found[:5]) + (
+            f" (and {len(found) - 5} more)" if len(found) > 5 else ""
+        )
+        print(
+            f"index: {len(found)} chunks carry instructions for the model ({dropped} left out, "
+            f"guardrails/policy.yaml input.retrieved): {shown} -> "
+            f"{params['paths']['index']}/{QUARANTINE_FILE}"
+        )
     return 0
