@@ -528,9 +528,11 @@ for await (const chunk of stream) {
   if (chunk.usage) usage = chunk.usage;
 }
 if (!text.trim() || !finish || !usage) throw new Error(`stream: ${text} ${finish} ${usage}`);
+const two = await client.chat.completions.create({ model: "my-ml-project", messages, max_tokens: 4, n: 2 });
+if (two.choices.length !== 2 || two.choices[1].index !== 1) throw new Error(`n=2: ${JSON.stringify(two)}`);
 try {
-  await client.chat.completions.create({ model: "my-ml-project", messages, n: 2 });
-  throw new Error("n=2 was accepted");
+  await client.chat.completions.create({ model: "my-ml-project", messages, n: 9 });
+  throw new Error("n=9 was accepted");
 } catch (error) {
   if (!(error instanceof OpenAI.BadRequestError) || error.param !== "n") throw error;
 }

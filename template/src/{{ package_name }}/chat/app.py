@@ -7,7 +7,8 @@
   they do not fit the model's context, ``dropped_messages`` in the response); the generator
   (``backends.py``: the registered application or an upstream server) honours ``stop``,
   ``max_tokens`` (``finish_reason: length`` when the answer reaches it; ``serving.max_tokens`` the
-  most and the default), ``temperature``, ``top_p``, ``seed`` and ``response_format`` (JSON, and
+  most and the default), ``temperature``, ``top_p``, ``seed``, ``n`` (several answers, each
+  written and screened on its own) and ``response_format`` (JSON, and
   JSON that follows a schema, by constrained decoding: ``llm/structured.py``); a parameter it
   cannot honour is a 400 naming it (``protocol.py``);
 - ``GET /v1/models``: the one model it serves (``tracking.model_name``);
@@ -162,11 +163,16 @@ class Chat:
             self.service.metrics.triggers.labels(trigger.rule).inc()
             self.rules.append(trigger.rule)
 
-    def finish(self, question: str, answer: str, contexts, prompt_tokens: int, generated: int, blocked=None):
-        """Metrics, the request log and the trace of an answered (or blocked) request."""
+    def finish(
+        self, question: str, answers: list[str], contexts, prompt_tokens: int, generated: int, blocked=None
+    ):
+        """Metrics, the request log and the trace of an answered (or blocked) request: ``answers``
+        holds one text per choice (``n``), the first of which monitoring reads as the answer."""
         service, latency = self.service, time.perf_counter() - self.start
+        answer = answers[0]
         # a blocked request generated nothing: no tokens, no cost
-        answer_tokens = generated or (service.backend.count_tokens(answer) if answer and not blocked else 0)
+        counted = sum(service.backend.count_tokens(a) for a in answers if a) if not blocked else 0
+        answer_tokens = generated or counted
         spent = service.cost(prompt_tokens, answer_tokens)
         metrics = service.metrics
         metrics.tokens.labels("input").inc(prompt_tokens)
@@ -204,6 +210,8 @@ class Chat:
             "dropped_chunks": self.dropped_chunks,
             "finish_reason": "content_filter" if blocked else self.finish_reason,
         }
+        if len(answers) > 1:
+            record["answers"] = answers
         service.log.write_records([record], self.traffic)
         service.trace_end(self.span, record)
         return protocol.usage(prompt_tokens, answer_tokens)
@@ -260,28 +268,32 @@ class ChatService:
         messages = [*messages[: request.last_user], {"role": "user", "content": prompt}]
         messages += request.messages[request.last_user + 1 :]
         messages = self.fit(chat, messages)
-        usage: dict[str, Any] = {}
-        pieces = self._pieces(chat, messages, usage)
         if request.stream:
             from ..serving.base import Stream
 
-            events = self._events(chat, question, messages, contexts, pieces, usage)
-            return Stream(events, self._stream_error)
-        text = ""
-        for piece in pieces:
-            chat.released()  # the first token, for a client that waits for the whole answer
-            text += piece
-        answer = text.strip()
-        if self.rails is not None:
-            screened = self.rails.check_output(answer, "\n\n".join(c["text"] for c in contexts))
-            chat.count(screened.triggers)
-            answer = screened.text
+            return Stream(self._events(chat, question, messages, contexts), self._stream_error)
+        answers, usages = [], []
+        for index in range(request.n):  # each choice written on its own
+            usage: dict[str, Any] = {}
+            text = ""
+            for piece in self._pieces(chat, messages, usage, index):
+                chat.released()  # the first token, for a client that waits for the whole answer
+                text += piece
+            answer = text.strip()
+            if self.rails is not None:
+                screened = self.rails.check_output(answer, "\n\n".join(c["text"] for c in contexts))
+                chat.count(screened.triggers)
+                answer = screened.text
+            answers.append((answer, chat.finish_reason))
+            usages.append(usage)
         used = chat.finish(
-            question, answer, contexts, self.prompt_tokens(messages, usage), usage.get("tokens", 0)
+            question,
+            [text for text, _ in answers],
+            contexts,
+            self.prompt_tokens(messages, usages[0]),
+            sum(u.get("tokens", 0) for u in usages),
         )
-        return protocol.completion(
-            chat.ident, self.name, answer, chat.finish_reason, used, self._extra(chat, contexts)
-        )
+        return protocol.completion(chat.ident, self.name, answers, used, self._extra(chat, contexts))
 
     def fit(self, chat: Chat, messages: list[dict[str, str]]) -> list[dict[str, str]]:
         """The conversation within the model's context (``serving.context_tokens``, or the model's
@@ -303,10 +315,15 @@ class ChatService:
         chat.dropped = len(dropped)
         return [m for number, m in enumerate(messages) if number not in dropped]
 
-    def _pieces(self, chat: Chat, messages: list[dict[str, str]], usage: dict[str, Any]):
-        """The answer's text as the generator writes it, cut before a ``stop`` sequence; sets
-        ``chat.finish_reason`` (``length`` when the answer reached its token limit)."""
+    def _pieces(self, chat: Chat, messages: list[dict[str, str]], usage: dict[str, Any], index: int = 0):
+        """The text of choice ``index`` as the generator writes it, cut before a ``stop`` sequence;
+        sets ``chat.finish_reason`` (``length`` when the answer reached its token limit). With a
+        seed, choice ``index`` samples with seed + index: n different answers, reproducibly."""
+        import dataclasses
+
         asked, generate = chat.request.asked, self.backend.generate
+        if index and asked.seed is not None:
+            asked = dataclasses.replace(asked, seed=asked.seed + index)
         if not chat.request.stream and hasattr(generate, "complete"):  # an upstream server: one response
             raw = iter([generate.complete(messages, asked, usage)])
         else:
@@ -337,16 +354,18 @@ class ChatService:
         # The question as the log may hold it: a flood not at all, personal data never.
         shown = "" if rule in ("length", "tokens") else self.rails.scrub(chat.request.question)
         chat.span = self.trace_start(shown)
-        used = chat.finish(shown, message, [], 0, 0, blocked=rule)
-        extra = self._extra(chat, [])
+        used = chat.finish(shown, [message], [], 0, 0, blocked=rule)
+        extra, choices = self._extra(chat, []), range(chat.request.n)
         if not chat.request.stream:
-            return protocol.completion(chat.ident, self.name, message, "content_filter", used, extra)
+            answers = [(message, "content_filter")] * chat.request.n
+            return protocol.completion(chat.ident, self.name, answers, used, extra)
         from ..serving.base import Stream
 
-        events = [
-            protocol.chunk(chat.ident, self.name, {"role": "assistant", "content": message}),
-            protocol.chunk(chat.ident, self.name, {}, "content_filter", **extra),
-        ]
+        events = []
+        for index in choices:
+            delta = {"role": "assistant", "content": message}
+            events.append(protocol.chunk(chat.ident, self.name, delta, index=index))
+            events.append(protocol.chunk(chat.ident, self.name, {}, "content_filter", index, **extra))
         return Stream(events, self._stream_error)
 
     def prompt_tokens(self, messages: list[dict[str, str]], usage: dict[str, Any]) -> int:
@@ -356,41 +375,56 @@ class ChatService:
             usage.get("prompt_tokens") or sum(self.backend.count_tokens(m["content"]) for m in messages)
         )
 
-    def _events(self, chat: Chat, question: str, messages, contexts, pieces, usage):
-        """Chunks of a streamed answer, as the model writes it: with guardrails, through the output
-        rails' bounded hold-back (``StreamScreen``), which redacts personal data before it leaves and
-        ends the stream on a violation (``content_filter``) or past the length limit (``length``);
-        grounding is judged on the whole answer."""
+    def _events(self, chat: Chat, question: str, messages, contexts):
+        """Chunks of a streamed answer, as the model writes it (choice after choice when ``n`` asks
+        for several): with guardrails, through the output rails' bounded hold-back
+        (``StreamScreen``), which redacts personal data before it leaves and ends the choice on a
+        violation (``content_filter``) or past the length limit (``length``); grounding is judged on
+        the whole answer. The request is logged before the last chunk goes out."""
         name, ident, rails = self.name, chat.ident, self.rails
-        yield protocol.chunk(ident, name, {"role": "assistant", "content": ""})
-        screen = rails.stream() if rails is not None else None
-        sent = ""
-        for piece in pieces:
-            out = screen.feed(piece) if screen is not None else piece
-            if out:
-                chat.released()
-                sent += out
-                yield protocol.chunk(ident, name, {"content": out})
-            if screen is not None and screen.stopped:
-                break
-        if screen is not None:
-            out = screen.close()
-            if out:
-                chat.released()
-                sent += out
-                yield protocol.chunk(ident, name, {"content": out})
-            chat.count(screen.triggers)
-        answer = sent.strip()
-        stopped = screen.stopped if screen is not None else None
-        if rails is not None and stopped != "content_filter":
-            context = "\n\n".join(c["text"] for c in contexts)
-            final = rails.check_output(answer, context)  # what was sent is already screened
-            chat.count([t for t in final.triggers if t.rule == "grounding"])
-        chat.finish_reason = stopped or chat.finish_reason
+        answers, usages = [], []
+        for index in range(chat.request.n):
+            usage: dict[str, Any] = {}
+            yield protocol.chunk(ident, name, {"role": "assistant", "content": ""}, index=index)
+            screen = rails.stream() if rails is not None else None
+            sent = ""
+            for piece in self._pieces(chat, messages, usage, index):
+                out = screen.feed(piece) if screen is not None else piece
+                if out:
+                    chat.released()
+                    sent += out
+                    yield protocol.chunk(ident, name, {"content": out}, index=index)
+                if screen is not None and screen.stopped:
+                    break
+            if screen is not None:
+                out = screen.close()
+                if out:
+                    chat.released()
+                    sent += out
+                    yield protocol.chunk(ident, name, {"content": out}, index=index)
+                chat.count(screen.triggers)
+            answer = sent.strip()
+            stopped = screen.stopped if screen is not None else None
+            if rails is not None and stopped != "content_filter":
+                context = "\n\n".join(c["text"] for c in contexts)
+                final = rails.check_output(answer, context)  # what was sent is already screened
+                chat.count([t for t in final.triggers if t.rule == "grounding"])
+            chat.finish_reason = stopped or chat.finish_reason
+            answers.append(answer)
+            usages.append(usage)
+            if index < chat.request.n - 1:
+                yield protocol.chunk(
+                    ident, name, {}, chat.finish_reason, index, **self._extra(chat, contexts)
+                )
         used = chat.finish(
-            question, answer, contexts, self.prompt_tokens(messages, usage), usage.get("tokens", 0)
+            question,
+            answers,
+            contexts,
+            self.prompt_tokens(messages, usages[0]),
+            sum(u.get("tokens", 0) for u in usages),
         )
-        yield protocol.chunk(ident, name, {}, chat.finish_reason, **self._extra(chat, contexts))
+        last = chat.request.n - 1
+        yield protocol.chunk(ident, name, {}, chat.finish_reason, last, **self._extra(chat, contexts))
         if chat.request.include_usage:
             yield {**protocol.chunk(ident, name, {}), "choices": [], "usage": used}
 
@@ -449,6 +483,7 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
             "stop": {
                 "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]
             },
+            "n": {"type": "integer", "minimum": 1, "maximum": protocol.MAX_CHOICES, "default": 1},
             "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
         },
     }

@@ -5,9 +5,11 @@ and the message an OpenAI client expects (400 ``invalid_request_error`` naming t
 for an unknown model); ``error`` shapes every refusal as ``{"error": {"message", "type", "param",
 "code"}}``. ``completion`` and ``chunk`` build the answers (``chat.completion`` and
 ``chat.completion.chunk``). Every message of a conversation is read (text parts); ``stop``,
-``max_tokens``/``max_completion_tokens``, ``temperature``, ``top_p`` and ``seed`` are honoured,
-the penalties where the generator has them (an upstream server). A parameter nothing here does
-(``tools``, ``logprobs``, ``n`` above 1, ...) is refused with a 400
+``max_tokens``/``max_completion_tokens``, ``temperature``, ``top_p``, ``seed`` and ``n`` (up to
+``MAX_CHOICES`` answers, each written on its own: with a seed, choice ``i`` samples with seed + i)
+are honoured, the penalties where the generator has them (an upstream server). A parameter nothing
+here does (``tools``, ``logprobs``: the output rails may change an answer's text, which its
+tokens' probabilities would then not match, ...) is refused with a 400
 naming it, as is an unknown one, never accepted and ignored; ``user``, ``metadata`` and the like,
 which do not change the answer, are accepted.
 """
@@ -24,6 +26,7 @@ from ..llm.generate import Asked
 from ..serving.base import Refused
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
+MAX_CHOICES = 8  # n: answers per request, each generated in full
 TYPES = {400: "invalid_request_error", 404: "invalid_request_error", 413: "invalid_request_error"}
 
 
@@ -33,6 +36,7 @@ class ChatRequest:
     asked: Asked  # the generation settings the request asks for
     stream: bool
     include_usage: bool
+    n: int = 1  # answers to write (choices)
 
     @property
     def last_user(self) -> int:
@@ -190,8 +194,10 @@ def parse(
         raise Invalid(f"{name}: expected a whole number of at least 1", name)
     if tokens is not None and tokens > max_tokens_cap:
         raise Invalid(f"{name}: at most {max_tokens_cap} tokens per answer here (serving.max_tokens)", name)
-    if request.get("n") not in (None, 1):
-        raise Invalid("n: this service answers with one choice", "n")
+    n = request.get("n")
+    n = 1 if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES:
+        raise Invalid(f"n: expected a whole number of choices from 1 to {MAX_CHOICES}", "n")
     seed = request.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise Invalid("seed: expected a whole number", "seed")
@@ -223,7 +229,7 @@ def parse(
     )
     options = request.get("stream_options") or {}
     include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False
-    return ChatRequest(messages, asked, stream, include_usage)
+    return ChatRequest(messages, asked, stream, include_usage, n)
 
 
 class StopAt:
@@ -267,27 +273,32 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
 
 
 def completion(
-    ident: str, model: str, text: str, finish: str, tokens: dict[str, int], extra: dict[str, Any]
+    ident: str, model: str, answers: list[tuple[str, str]], tokens: dict[str, int], extra: dict[str, Any]
 ) -> dict[str, Any]:
+    """A ``chat.completion`` with one choice per ``(text, finish_reason)`` of ``answers``."""
+    choices = [
+        {"index": index, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+        for index, (text, finish) in enumerate(answers)
+    ]
     return {
         "id": ident,
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "choices": choices,
         "usage": tokens,
         **extra,
     }
 
 
 def chunk(
-    ident: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra
+    ident: str, model: str, delta: dict[str, Any], finish: str | None = None, index: int = 0, **extra
 ) -> dict[str, Any]:
     return {
         "id": ident,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
         **extra,
     }
