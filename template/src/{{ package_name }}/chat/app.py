@@ -112,6 +112,7 @@ class Chat:
         self.dropped = 0  # earlier turns left out to fit the model's context
         self.dropped_chunks: list[str] = []  # retrieved chunks the rails kept out of the prompt
         self.finish_reason = "stop"
+        self.grounded: float | None = None  # the first answer's, when the output rails measured it
 
     def timed(self, pieces):
         """``pieces`` as they come, noting when the model wrote the first and the last."""
@@ -183,7 +184,10 @@ class Chat:
         if contexts and answer and not blocked:
             from ..llm.scores import grounded_share
 
-            grounded = round(grounded_share(answer, "\n\n".join(c["text"] for c in contexts)), 4)
+            share = self.grounded
+            if share is None:
+                share = grounded_share(answer, "\n\n".join(c["text"] for c in contexts))
+            grounded = round(share, 4)
             metrics.grounded.observe(grounded)
         ttft = None if self.first is None else round(self.first - self.start, 4)
         if ttft is not None:
@@ -283,6 +287,8 @@ class ChatService:
             if self.rails is not None:
                 screened = self.rails.check_output(answer, "\n\n".join(c["text"] for c in contexts))
                 chat.count(screened.triggers)
+                if index == 0 and screened.text == answer:
+                    chat.grounded = screened.grounded  # measured on the answer as it goes out
                 answer = screened.text
             answers.append((answer, chat.finish_reason))
             usages.append(usage)
@@ -409,6 +415,8 @@ class ChatService:
                 context = "\n\n".join(c["text"] for c in contexts)
                 final = rails.check_output(answer, context)  # what was sent is already screened
                 chat.count([t for t in final.triggers if t.rule == "grounding"])
+                if index == 0:
+                    chat.grounded = final.grounded
             chat.finish_reason = stopped or chat.finish_reason
             answers.append(answer)
             usages.append(usage)

@@ -47,6 +47,7 @@ class Screened:
     text: str
     triggers: list[Trigger] = field(default_factory=list)
     blocked: str | None = None
+    grounded: float | None = None  # the answer's share of words its context holds (output rails)
 
     @property
     def rules(self) -> list[str]:
@@ -193,7 +194,7 @@ class Rails:
         if grounding["action"] != "off" and context:
             from ..llm.scores import grounded_share
 
-            share = grounded_share(screened.text, context)
+            share = screened.grounded = grounded_share(screened.text, context)
             if share < grounding["min_share"]:
                 screened.triggers.append(Trigger("grounding", grounding["action"], f"share {share:.2f}"))
                 if grounding["action"] == "replace":

@@ -298,6 +298,8 @@ class EndpointGenerator:
         self.model, self.generation, self.timeout = model, generation, timeout
         self._openai = self._http = None
         self._headers: dict[str, str] = {}
+        self._plain: bool | None = None  # see _direct
+        self._local = None  # each thread's keep-alive connection
 
     def __call__(self, prompts: list[str], adapter: bool = True) -> list[str]:
         return [self._one(p) for p in prompts]
@@ -337,21 +339,74 @@ class EndpointGenerator:
             request["stop"] = list(asked.stop)
         return request
 
+    @property
+    def _direct(self) -> bool:
+        """An ``http://`` server that no proxy stands before (an engine in the same network): sent
+        on a keep-alive connection of the standard library, half the cost of the client's own
+        transport on every request of the service."""
+        if self._plain is None:
+            import urllib.request
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(self.url)
+            proxied = "http" in urllib.request.getproxies() and not urllib.request.proxy_bypass(
+                parts.hostname or ""
+            )
+            self._plain = parts.scheme == "http" and not proxied
+        return self._plain
+
+    def _keep_alive(self, payload: bytes) -> dict[str, Any] | None:
+        """The server's JSON answer through this thread's keep-alive connection (a new one when the
+        server closed it); None when it answers anything but a 200."""
+        import http.client
+        import threading
+        from urllib.parse import urlsplit
+
+        import orjson
+
+        if self._local is None:
+            self._local = threading.local()
+        parts = urlsplit(self.url)
+        headers = {**self._headers, "Content-Type": "application/json"}
+        for attempt in (1, 2):
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+                self._local.connection = connection
+            try:
+                connection.request("POST", parts.path, payload, headers)
+                response = connection.getresponse()
+                data = response.read()
+            except TimeoutError:
+                raise
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                self._local.connection = None
+                if attempt == 2:
+                    raise
+                continue
+            return orjson.loads(data) if response.status == 200 else None
+        return None
+
     def complete(self, prompt, asked: Asked | None = None, usage=None) -> str:
-        """The whole answer to one prompt (a text or a conversation's messages) in one response. It is sent on the ``openai`` client's
-        transport with the client's headers (its key included) and read as plain JSON: a
-        third of a millisecond sooner than its request and response models, which the service
-        would pay on every request. Anything but a 200 is sent again through the client itself,
-        for its retries and its wording of the error. ``usage`` gets the server's token counts and
-        its ``finish`` reason."""
+        """The whole answer to one prompt (a text or a conversation's messages) in one response. It
+        is sent with the ``openai`` client's headers (its key included) and read as plain JSON, on a
+        keep-alive connection (``_direct``) or the client's transport: a millisecond sooner than its
+        request and response models, which the service would pay on every request. Anything but a
+        200 is sent again through the client itself, for its retries and its wording of the error.
+        ``usage`` gets the server's token counts and its ``finish`` reason."""
         import orjson
         from openai import OpenAIError
 
         request = self._request(prompt, asked)
         client = self._client()
+        payload = orjson.dumps(request)
         try:
-            reply = self._http.post(self.url, content=orjson.dumps(request), headers=self._headers)
-            answer = reply.json() if reply.status_code == 200 else None
+            if self._direct:
+                answer = self._keep_alive(payload)
+            else:
+                reply = self._http.post(self.url, content=payload, headers=self._headers)
+                answer = reply.json() if reply.status_code == 200 else None
         except Exception as error:  # the transport failed: refused, reset or timed out
             if any(kind.__name__ in ("TimeoutException", "TimeoutError") for kind in type(error).__mro__):
                 raise GateError(f"the upstream server {self.url} timed out after {self.timeout} s") from None
