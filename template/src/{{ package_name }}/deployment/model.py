@@ -7,6 +7,11 @@ Where the model comes from, first match wins:
    ``metadata.json``), which is what the serving image holds;
 3. the pipeline's outputs ``paths.model`` and ``paths.signature``.
 
+Only a model the quality gate passed is used: the pipeline's model file must be the very one
+``paths.gate`` passed (its SHA-256 is in the report), a registry model's run must carry the tag
+``quality_gate: passed``. Anything else (failed, never gated, changed since) is refused with the
+gate report's path; ``ALLOW_UNGATED_MODEL=1`` uses it anyway, with a warning on every load.
+
 Requests are checked against the signature before anything else: a row with a missing or unknown
 column or a value of the wrong type is refused with a message naming the row and the column
 (``null`` is a missing value, which the model's imputers fill in). The signature's optional columns
@@ -277,6 +282,53 @@ def _plain(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------- loading
+ALLOW_VARIABLE = "ALLOW_UNGATED_MODEL"
+
+
+def file_digest(file: Path) -> str:
+    """The SHA-256 of ``file``, read in blocks (a model file may be large)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ungated(params: dict[str, Any], model_file: Path | None = None) -> str | None:
+    """Why the pipeline's model file may not be used (None: the gate passed this very file)."""
+    model_file = model_file or path(params, "model")
+    gate_file, shown_model, shown_gate = path(params, "gate"), shown(model_file), params["paths"]["gate"]
+    if not gate_file.is_file():
+        return f"{shown_model} was never gated (no {shown_gate})"
+    gate = json.loads(gate_file.read_text(encoding="utf-8"))
+    if gate.get("passed") is not True:
+        return f"{shown_model} failed the quality gate ({shown_gate})"
+    digest = gate.get("model_sha256")
+    if digest is None or digest != file_digest(model_file):
+        return f"{shown_model} is not the model {shown_gate} passed (it changed after evaluate)"
+    return None
+
+
+def refuse_ungated(reason: str | None, params: dict[str, Any]) -> None:
+    """Stop with ``reason`` (a model the gate did not pass), unless ``ALLOW_UNGATED_MODEL=1``."""
+    if reason is None:
+        return
+    if os.environ.get(ALLOW_VARIABLE, "").strip() == "1":
+        import sys
+
+        print(f"warning: {reason}; used anyway because {ALLOW_VARIABLE}=1", file=sys.stderr)
+        return
+    from ..errors import GateError
+
+    name = params["tracking"]["model_name"]
+    raise GateError(
+        f"{reason}: fix it and run make repro, or use a registered model "
+        f"(MODEL_URI=models:/{name}@champion); {ALLOW_VARIABLE}=1 uses it anyway"
+    )
+
+
 def model_uri(params: dict[str, Any]) -> str:
     return os.environ.get("MODEL_URI") or (params.get("serving") or {}).get("model_uri") or ""
 
@@ -301,6 +353,13 @@ def from_registry(uri: str, params: dict[str, Any]) -> tuple[Any, list[dict[str,
     connect(params["tracking"])
     try:
         info = mlflow.models.get_model_info(uri)
+        verdict = mlflow.get_run(info.run_id).data.tags.get("quality_gate") if info.run_id else None
+    except Exception as error:  # MlflowException, OSError, ...: say which URI failed
+        raise ValueError(f"cannot load {uri} from {mlflow.get_tracking_uri()}: {error}") from error
+    if verdict != "passed":
+        what = "failed the quality gate" if verdict == "failed" else "was never gated"
+        refuse_ungated(f"{uri} {what} (its run's tag quality_gate: {verdict or 'none'})", params)
+    try:
         model = mlflow.sklearn.load_model(uri)
     except Exception as error:  # MlflowException, OSError, ...: say which URI failed
         raise ValueError(f"cannot load {uri} from {mlflow.get_tracking_uri()}: {error}") from error
@@ -330,6 +389,8 @@ def load(params: dict[str, Any] | None = None) -> ServedModel:
         source = shown(model_file)
     if not model_file.is_file():
         raise FileNotFoundError(f"no model at {model_file}: run the pipeline (make repro) or make package")
+    if not folder:  # a packaged folder holds only a model the gate passed (package.py)
+        refuse_ungated(ungated(params, model_file), params)
     signature = read_signature(signature_file)
     return ServedModel(joblib.load(model_file), signature, source)
 

@@ -33,17 +33,6 @@ def git_commit(root: Path) -> str | None:
     return done.stdout.strip() or None
 
 
-def refuse_a_failed_model(params: dict[str, Any]) -> None:
-    """The pipeline's model file is packaged only if the quality gate passed it (``paths.gate``)."""
-    gate_file = path(params, "gate")
-    if gate_file.is_file() and json.loads(gate_file.read_text(encoding="utf-8")).get("passed") is False:
-        name = params["tracking"]["model_name"]
-        raise GateError(
-            f"{params['paths']['model']} failed the quality gate ({params['paths']['gate']}): fix it and "
-            f"run make repro, or package a registered model (MODEL_URI=models:/{name}@champion make package)"
-        )
-
-
 def package(params: dict[str, Any], out: Path) -> dict[str, Any]:
     """Fill ``out`` with the model, its signature and metadata; returns the metadata."""
     import joblib
@@ -54,7 +43,7 @@ def package(params: dict[str, Any], out: Path) -> dict[str, Any]:
     if not uri:
         if not model_file.is_file():
             raise FileNotFoundError(f"no model at {model_file}: run the pipeline first (make repro)")
-        refuse_a_failed_model(params)
+        model_module.refuse_ungated(model_module.ungated(params, model_file), params)
     out.mkdir(parents=True, exist_ok=True)
     if uri:
         model, signature = model_module.from_registry(uri, params)

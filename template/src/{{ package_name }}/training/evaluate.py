@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .. import gates
     from ..data import roles as column_roles
+    from ..deployment import model as model_module
     from ..registry import tracking
     from .flavour import sklearn_logger
     from .train import hyperparameters_of, split_xy
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     # the reports stay for `make gate` and `make plots` (which name the same key).
     gates.check_metric_names(kpis, task_metrics.available(task, len(report.get("classes", []))))
     gate = {**report, **gates.gate(metrics, kpis, reasons=report.get("not_computed"))}
+    # the very model file the verdict is about: serving and scoring use only a passed one
+    gate["model_sha256"] = model_module.file_digest(path(params, "model"))
     reports.write_json(path(params, "gate"), gate)
 
     flat = {k: v for k, v in metrics.items() if k != "baseline"}
