@@ -375,5 +375,5 @@ def test_switching_the_tracking_server_and_the_dvc_remote(tmp_path, releases):
     assert params["tracking"]["uri"] == "postgresql://ml@db.internal/mlflow"
     assert params["train"]["hyperparameters"]["C"] == 0.5
     pyproject = (project / "pyproject.toml").read_text()
-    assert '"psycopg2-binary>=2.9"' in pyproject and '"dvc[s3]>=3.60,<4"' in pyproject
+    assert '"psycopg[binary]>=3.1"' in pyproject and '"dvc[s3]>=3.60,<4"' in pyproject
     assert "url = s3://acme-ml/dvc" in (project / ".dvc/config").read_text()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from .conftest import render
+from .conftest import UV, render, run
 
 CSV = {"data_source": "csv", "csv_location": "data/train.csv", "target_column": "label"}
 
@@ -188,7 +188,7 @@ def test_file_store_tracking_uri_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("uri", "driver"),
     [
-        ("postgresql://mlflow@db/mlflow", "psycopg2-binary"),
+        ("postgresql://mlflow@db/mlflow", "psycopg[binary]"),  # SQLAlchemy 2.1 reads it as psycopg 3
         ("postgresql+psycopg2://mlflow@db/mlflow", "psycopg2-binary"),
         ("postgresql+psycopg://mlflow@db/mlflow", "psycopg[binary]"),
         ("mysql+pymysql://mlflow@db/mlflow", "pymysql"),
@@ -205,3 +205,29 @@ def test_a_database_tracking_uri_brings_its_driver(tmp_path, uri, driver):
         driver is None or drivers
     )
     assert "mlflow_driver" not in yaml.safe_load((root / ".copier-answers.yml").read_text())
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "postgresql://mlflow@db/mlflow",
+        "postgresql+psycopg2://mlflow@db/mlflow",
+        "postgresql+psycopg://mlflow@db/mlflow",
+        "mysql+pymysql://mlflow@db/mlflow",
+    ],
+)
+def test_each_database_uri_form_gets_the_driver_sqlalchemy_loads_for_it(tmp_path, uri, project_env):
+    """The driver the project locks is the one its locked SQLAlchemy imports for the URI: the
+    dialect's DBAPI imported with exactly those two packages (and psycopg's binary part)."""
+    import tomllib
+
+    root = render(tmp_path / "project", mlflow_tracking_uri=uri)
+    env = {k: v for k, v in project_env.items() if k != "UV_PROJECT_ENVIRONMENT"}
+    if run([UV, "lock", "--quiet"], root, {**env, "UV_OFFLINE": "1"}, ok=False).returncode:
+        run([UV, "lock", "--quiet"], root, env)  # the cache lacks something: the index
+    locked = {p["name"]: p["version"] for p in tomllib.loads((root / "uv.lock").read_text())["package"]}
+    drivers = [name for name in ("psycopg", "psycopg-binary", "psycopg2-binary", "pymysql") if name in locked]
+    assert drivers, locked.keys()
+    pins = [f"--with={name}=={locked[name]}" for name in ("sqlalchemy", *drivers)]
+    code = f"from sqlalchemy.engine import make_url; make_url({uri!r}).get_dialect().import_dbapi()"
+    run([UV, "run", "--no-project", "--quiet", *pins, "python", "-c", code], tmp_path, env)
