@@ -192,6 +192,8 @@ class ServiceBase:
             chunks, size = [], 0
             while True:
                 message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client gave up before its body ended: nothing is answered or logged
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self.max_body:
