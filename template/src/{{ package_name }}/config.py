@@ -27,14 +27,37 @@ def shown(file: Path) -> str:
     return file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)
 
 
+# YAML 1.2 floats (what DVC reads params.yaml as): ``1.0e12`` and ``1e-3`` too, which PyYAML's YAML
+# 1.1 rules read as text (they want a dot and a signed exponent: ``1.0e+12``).
+FLOAT = r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+)$"
+
+
+def yaml_loader():
+    """PyYAML's safe loader reading numbers as YAML 1.2 does (every settings file goes through it)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(FLOAT), list("-+0123456789."))
+    return Loader
+
+
+def parse_yaml(text: str) -> Any:
+    import yaml
+
+    return yaml.load(text, Loader=yaml_loader())  # noqa: S506 (a safe loader)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
     from .errors import SettingsError
 
     try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle) or {}
+        return parse_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise SettingsError(f"{path.name} is not valid YAML: {error}") from None
 

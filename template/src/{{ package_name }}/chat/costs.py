@@ -10,19 +10,17 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import project_root
+from ..config import parse_yaml, project_root
 from ..errors import SettingsError
 
 PRICES_FILE = "business/prices.yaml"
 
 
 def load(root: Path | None = None) -> dict[str, Any]:
-    import yaml
-
     file = (root or project_root()) / PRICES_FILE
     if not file.is_file():
         raise SettingsError(f"{PRICES_FILE} is missing: the prices per token of the cost metrics")
-    raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    raw = parse_yaml(file.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
         raise SettingsError(f"{PRICES_FILE}: expected a mapping with as_of, currency and the prices")
     unknown = sorted(set(raw) - {"as_of", "currency", "input_per_million", "output_per_million"})

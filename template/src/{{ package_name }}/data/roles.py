@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..config import shown
+from ..config import parse_yaml, shown
 from ..errors import SettingsError
 
 FEATURE, DATE = "feature", "date"
@@ -127,7 +127,7 @@ def read(file: Path) -> dict[str, str]:
     import yaml
 
     try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        loaded = parse_yaml(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise RolesError(f"{shown(file)} is not valid YAML: {error}") from None
     columns = loaded.get("columns") if isinstance(loaded, dict) else None

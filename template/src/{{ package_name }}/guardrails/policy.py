@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import project_root
+from ..config import parse_yaml, project_root
 from ..errors import SettingsError
 
 POLICY_FILE = "guardrails/policy.yaml"
@@ -114,9 +114,7 @@ def validate(raw: Any, file: str = POLICY_FILE) -> dict[str, Any]:
 
 
 def load(root: Path | None = None, file: str = POLICY_FILE) -> dict[str, Any]:
-    import yaml
-
     location = (root or project_root()) / file
     if not location.is_file():
         raise SettingsError(f"{file} is missing: the service's guardrails policy")
-    return validate(yaml.safe_load(location.read_text(encoding="utf-8")), file)
+    return validate(parse_yaml(location.read_text(encoding="utf-8")), file)
