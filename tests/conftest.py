@@ -71,6 +71,7 @@ src/{pkg}/errors.py
 src/{pkg}/firstrun.py
 src/{pkg}/expectations.py
 src/{pkg}/gates.py
+src/{pkg}/lockcheck.py
 src/{pkg}/process.py
 src/{pkg}/reports.py
 src/{pkg}/settings.py
@@ -87,6 +88,7 @@ src/{pkg}/serving/retention.py
 tests/__init__.py
 tests/conftest.py
 tests/test_bytecode.py
+tests/test_lockcheck.py
 tests/test_process.py
 """.split()
 OFFLINE = {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false"}

@@ -228,6 +228,11 @@ def test_make_update_fails_until_resolved_then_syncs_tests_and_the_pipeline_runs
     commit = ["git", "commit", "--quiet", "-m"]
     run(["git", "add", "--all"], project, project_env)
     run([*commit, "our work"], project, project_env)
+    # The dependency the user added is not locked yet: every target says so before it runs.
+    stale = run(["make", "lint"], project, project_env, ok=False)
+    assert stale.returncode != 0, stale.stdout
+    assert "uv.lock does not match pyproject.toml (it lacks requests>=2.31)" in stale.stderr, stale.stderr
+    assert "run make setup" in stale.stderr and "Traceback" not in stale.stderr
 
     first = run(["make", "update"], project, project_env, ok=False)
     assert first.returncode != 0 and "1 conflicts to resolve" in first.stdout, first.stdout + first.stderr
