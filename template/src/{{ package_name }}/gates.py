@@ -118,9 +118,13 @@ def grouped_bounds(section: Any, group: str, where: str) -> tuple[dict[str, Boun
     return bounds(section, where), bounds(inner, f"{where}.{group}")
 
 
-def check(name: str, value: float | None, limit: Bound) -> dict[str, Any]:
-    """One gate check as every report writes it."""
-    return {
+def check(
+    name: str, value: float | None, limit: Bound, interval: list[float] | None = None, confidence=None
+) -> dict[str, Any]:
+    """One gate check as every report writes it. With the metric's ``interval`` (``[low, high]``,
+    each end one-sided at ``confidence``), the value passes only when the interval's end on the
+    bound's side passes too: the low end above a ``min``, the high end below a ``max``."""
+    item = {
         "metric": name,
         "value": value,
         "limit": limit.text(),
@@ -128,6 +132,11 @@ def check(name: str, value: float | None, limit: Bound) -> dict[str, Any]:
         **({"min": limit.min} if limit.min is not None else {}),
         **({"max": limit.max} if limit.max is not None else {}),
     }
+    if interval is not None:
+        low, high = interval
+        inside = (limit.min is None or low >= limit.min) and (limit.max is None or high <= limit.max)
+        item.update(interval=interval, confidence=confidence, passed=item["passed"] and inside)
+    return item
 
 
 def beats_baseline(
@@ -137,14 +146,21 @@ def beats_baseline(
     margin: float,
     higher: bool,
     against: str = "the trivial baseline",
+    lead: list[float] | None = None,
+    confidence=None,
 ):
     """The model's ``name`` must beat the baseline's (``against``: what it is) by ``margin``, in the
-    metric's direction."""
+    metric's direction; with ``lead`` (the interval of the model's lead over the baseline on the
+    same resamples), its end on the losing side must clear the margin too."""
     if baseline is None:
         return {"metric": f"{name} vs baseline", "value": value, "limit": "no baseline", "passed": False}
     needed = round(baseline + margin if higher else baseline - margin, 6)
     limit = Bound(f"baseline.{name}", min=needed if higher else None, max=None if higher else needed)
-    return {**check(f"{name} vs baseline", value, limit), "baseline": baseline, "against": against}
+    item = {**check(f"{name} vs baseline", value, limit), "baseline": baseline, "against": against}
+    if lead is not None:
+        end = lead[0] if higher else -lead[1]
+        item.update(lead=lead, confidence=confidence, passed=item["passed"] and end >= margin)
+    return item
 
 
 NOT_WORSE = " not worse than baseline"
@@ -182,18 +198,32 @@ def gate(
     kpis: dict[str, Any],
     against: str = "the trivial baseline",
     reasons: dict[str, str] | None = None,
+    intervals: dict[str, list[float]] | None = None,
+    more: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every threshold of ``kpis``, the primary metric beating ``metrics['baseline']`` (what
     ``against`` names) by ``baseline_margin``, and every metric of ``non_inferiority`` no worse than
     the baseline's by more than its tolerance, when there is a baseline. ``reasons``: why a metric was
-    not computed, by name, shown beside each check of it."""
-    checks = [check(name, metrics.get(name), limit) for name, limit in thresholds(kpis).items()]
+    not computed, by name, shown beside each check of it. ``intervals``: each metric's interval
+    (and ``"<primary> vs baseline"``, the lead's), one-sided at ``evidence.confidence``, whose ends
+    must clear the bounds too; ``more``: further checks (the evidence's: ``evidence_checks``)."""
+    intervals = intervals or {}
+    confidence = evidence(kpis)["confidence"] if intervals else None
+    checks = [
+        check(name, metrics.get(name), limit, intervals.get(name), confidence)
+        for name, limit in thresholds(kpis).items()
+    ]
     primary = kpis.get("primary_metric")
     margin = baseline_margin(kpis)
     if primary and margin is not None and "baseline" in metrics:
         reference = (metrics.get("baseline") or {}).get(primary)
         higher = higher_is_better(kpis, primary)
-        checks.append(beats_baseline(primary, metrics.get(primary), reference, margin, higher, against))
+        lead = intervals.get(f"{primary} vs baseline")
+        checks.append(
+            beats_baseline(
+                primary, metrics.get(primary), reference, margin, higher, against, lead, confidence
+            )
+        )
     if "baseline" in metrics:
         for name, tolerance in non_inferiority(kpis).items():
             if name != primary:
@@ -203,11 +233,74 @@ def gate(
         reason = (reasons or {}).get(item["metric"].removesuffix(" vs baseline").removesuffix(NOT_WORSE))
         if item["value"] is None and reason:
             item["reason"] = reason
+    checks += more or []
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
+
+
+EVIDENCE = {"confidence": 0.95, "resamples": 200, "seed": 0, "min_test_rows": 30, "min_class_rows": 5}
+
+
+def evidence(kpis: dict[str, Any]) -> dict[str, Any]:
+    """``evidence`` of ``business/kpis.yaml`` with its defaults (``settings.py`` checks it)."""
+    return {**EVIDENCE, **(kpis.get("evidence") or {})}
+
+
+def evidence_checks(
+    rows: int, class_rows: dict[str, int] | None, kpis: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """How much the test split holds against the least ``evidence`` asks for: its rows and, for a
+    classifier, the rows of its rarest class."""
+    needed = evidence(kpis)
+    items = [
+        {
+            "metric": "test rows",
+            "value": rows,
+            "limit": f">= {needed['min_test_rows']}",
+            "passed": rows >= needed["min_test_rows"],
+            "evidence": "min_test_rows",
+        }
+    ]
+    if class_rows:
+        rarest = min(class_rows, key=lambda label: (class_rows[label], label))
+        items.append(
+            {
+                "metric": f"test rows of the rarest class ({rarest!r})",
+                "value": class_rows[rarest],
+                "limit": f">= {needed['min_class_rows']}",
+                "passed": class_rows[rarest] >= needed["min_class_rows"],
+                "evidence": "min_class_rows",
+            }
+        )
+    return items
 
 
 def failure_line(item: dict[str, Any], source: str = "business/kpis.yaml") -> str:
     """One readable line for a failed check."""
+    if item.get("evidence"):
+        return (
+            f"{item['metric']} = {item['value']} but {source} requires {item['limit']} "
+            f"(evidence.{item['evidence']}): too little held-out data to judge a model; add rows, or "
+            "raise prepare.test_size in params.yaml"
+        )
+    sure = f"at {item.get('confidence', 0.95):.0%} confidence"
+    if "interval" in item and Bound("", item.get("min"), item.get("max"), "higher").passes(item["value"]):
+        low, high = item["interval"]
+        return (
+            f"{item['metric']} = {item['value']}, but its interval over the test split is [{low}, {high}] "
+            f"({sure}) and {source} requires {item['limit']}: the test split cannot show the model "
+            "is that good (add rows, or take a bound the data can show)"
+        )
+    if (
+        "lead" in item
+        and item["value"] is not None
+        and Bound("", item.get("min"), item.get("max"), "higher").passes(item["value"])
+    ):
+        low, high = item["lead"]
+        return (
+            f"{item['metric']}: {item['value']} beats {item.get('against', 'the baseline')} ({item['baseline']}) "
+            f"by the margin, but its lead over it is [{low}, {high}] ({sure}) across the test split: too "
+            f"little evidence that it is better ({source}: baseline_margin)"
+        )
     if item.get("reason"):
         return f"{item['metric']} is not computed, and {source} gates it: {item['reason']}"
     if "tolerance" in item:

@@ -238,6 +238,14 @@ def _models():
         max_difference: dict[str, float] = {}
         min_group_rows: int = Field(20, ge=1)
 
+    class Evidence(BaseModel):  # defaults: gates.EVIDENCE
+        model_config = strict
+        confidence: float = Field(0.95, ge=0.5, lt=1)
+        resamples: int = Field(200, ge=20, le=100_000)
+        seed: int = 0
+        min_test_rows: int = Field(30, ge=1)
+        min_class_rows: int = Field(5, ge=1)
+
     class Kpis(BaseModel):
         model_config = strict
         objective: str | None = None
@@ -252,6 +260,7 @@ def _models():
         monitoring: Monitoring = Monitoring()
         fairness: Fairness | None = None
         guardrails: dict[str, Any] = {}
+        evidence: Evidence | None = None
 
     return Params, Kpis, LlmParams
 

@@ -75,6 +75,26 @@ def kpi_defaults(labels, task: str, test_size: float) -> dict[str, list[str]]:
     }
 
 
+def too_little(labels, task: str, test_size: float, evidence: dict[str, Any]) -> str | None:
+    """What the test split of these labels will lack for the gate (``evidence`` of
+    ``business/kpis.yaml``), as a warning; None: enough."""
+    if task == "classification":
+        counts = labels.astype(str).value_counts()
+        held = {label: held_out(int(count), test_size) for label, count in counts.items()}
+        rows, rarest = sum(held.values()), min(held, key=lambda label: (held[label], label))
+        short = held[rarest] < evidence["min_class_rows"]
+        rare = f", {held[rarest]} of its rarest class {rarest!r}" if short else ""
+    else:
+        rows, short, rare = held_out(len(labels), test_size), False, ""
+    if rows >= evidence["min_test_rows"] and not short:
+        return None
+    return (
+        f"the test split will hold {rows} rows{rare} (prepare.test_size {test_size}), and the gate "
+        f"asks for {evidence['min_test_rows']} rows and {evidence['min_class_rows']} of each class "
+        f"({KPIS_FILE}: evidence): no model can pass it on this data; add rows or raise prepare.test_size"
+    )
+
+
 def profile(params: dict[str, Any], frame) -> list[str]:
     """Write what is missing; returns one line per file written."""
     root, target, task = project_root(), params["data"]["target"], params["task"]
@@ -106,6 +126,16 @@ def profile(params: dict[str, Any], frame) -> list[str]:
     return done
 
 
+def warnings_of(params: dict[str, Any], frame) -> list[str]:
+    """What the data cannot give the gate, said before the pipeline spends its time."""
+    from .. import gates
+    from ..config import load_kpis
+
+    labels = frame[params["data"]["target"]].dropna()
+    found = too_little(labels, params["task"], params["prepare"]["test_size"], gates.evidence(load_kpis()))
+    return [found] if found else []
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
@@ -113,9 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     params = load_params()
-    written = profile(params, pd.read_csv(path(params, "raw")))
+    frame = pd.read_csv(path(params, "raw"))
+    written = profile(params, frame)
     for line in written:
         print(f"profiled {line}")
+    for line in warnings_of(params, frame):
+        print(f"warning: {line}")
     if written:
         print("review these files and commit them: they are now your settings")
     else:

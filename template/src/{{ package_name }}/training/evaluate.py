@@ -18,6 +18,30 @@ from ..config import load_kpis, load_params, path, project_root
 from . import metrics as task_metrics
 
 
+def judge(kpis, task: str, model, trivial, features, labels, metrics, positive=None, report=None) -> dict:
+    """The gate's verdict on a model's ``metrics`` (``metrics['baseline']``: the ``trivial``
+    model's), weighing the evidence of the held-out ``features``/``labels``: each gated metric's
+    interval over bootstrap resamples, and the least the split must hold (``evidence`` in
+    ``business/kpis.yaml``)."""
+    from .. import gates
+
+    report = report or {}
+    evidence = gates.evidence(kpis)
+    gated = [name for name in gates.thresholds(kpis) if name in metrics]
+    primary = kpis.get("primary_metric") if gates.baseline_margin(kpis) is not None else None
+    primary = primary if primary in metrics else None
+    intervals = task_metrics.bootstrap(
+        task, model, trivial, features, labels, gated, evidence, positive, primary
+    )
+    counts = None
+    if task == "classification":
+        found = labels.astype(str).value_counts()
+        counts = {str(label): int(found.get(str(label), 0)) for label in model.classes_}
+    more = gates.evidence_checks(len(labels), counts, kpis)
+    verdict = gates.gate(metrics, kpis, reasons=report.get("not_computed"), intervals=intervals, more=more)
+    return {**verdict, "evidence": {**evidence, "intervals": intervals}}
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
@@ -57,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             report["not_computed"] = missing
             print(f"note: {', '.join(missing)} not computed: {next(iter(missing.values()))}")
     metrics, plots = task_metrics.compute(task, model, features, labels, positive)
-    metrics["baseline"] = task_metrics.baseline(task, train_labels, features, labels, positive)
+    trivial = task_metrics.trivial(task, train_labels)
+    metrics["baseline"] = task_metrics.compute(task, trivial, features, labels, positive)[0]
     reports.write_json(path(params, "metrics"), metrics)
     plot_dir = path(params, "plots")
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     # After the metrics are written: a misspelt name in business/kpis.yaml stops the run here, and
     # the reports stay for `make gate` and `make plots` (which name the same key).
     gates.check_metric_names(kpis, task_metrics.available(task, len(report.get("classes", []))))
-    gate = {**report, **gates.gate(metrics, kpis, reasons=report.get("not_computed"))}
+    gate = {**report, **judge(kpis, task, model, trivial, features, labels, metrics, positive, report)}
     # the very model file the verdict is about: serving and scoring use only a passed one
     gate["model_sha256"] = model_module.file_digest(path(params, "model"))
     reports.write_json(path(params, "gate"), gate)
