@@ -23,8 +23,14 @@ from .log import QA_TRAFFIC, TRAFFIC_HEADER
 TIMEOUT_S = 10.0
 
 
+# What a connection the server closed while it sat idle (its keep-alive timeout: 5 s in uvicorn)
+# raises on the next request: sent again once, on a new connection.
+STALE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected)
+
+
 class Client:
-    """One keep-alive HTTP connection to the service (reconnects after an error)."""
+    """One keep-alive HTTP connection to the service (reconnects after an error; a request on a
+    connection the server closed while it was idle is sent again once on a new one)."""
 
     def __init__(self, url: str, timeout: float = TIMEOUT_S):
         parts = urlsplit(url if "://" in url else f"http://{url}")
@@ -34,6 +40,7 @@ class Client:
         self.kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         self.address = (parts.hostname, parts.port, timeout)
         self.connection = self._connect()
+        self.used = False  # a request went through on this connection: it may have gone stale since
 
     def _connect(self) -> http.client.HTTPConnection:
         host, port, timeout = self.address
@@ -52,14 +59,19 @@ class Client:
         headers = {TRAFFIC_HEADER: QA_TRAFFIC}  # not production traffic: monitoring leaves it out
         if body is not None:
             headers["Content-Type"] = content_type
-        try:
-            self.connection.request(method, self.prefix + route, body=body, headers=headers)
-            response = self.connection.getresponse()
-            return response.status, (read(response) if read is not None else response.read())
-        except (OSError, http.client.HTTPException):
-            self.close()
-            self.connection = self._connect()
-            raise
+        while True:
+            try:
+                self.connection.request(method, self.prefix + route, body=body, headers=headers)
+                response = self.connection.getresponse()
+                answer = response.status, (read(response) if read is not None else response.read())
+                self.used = True
+                return answer
+            except (OSError, http.client.HTTPException) as error:
+                stale = self.used and isinstance(error, STALE)
+                self.close()
+                self.connection, self.used = self._connect(), False
+                if not stale:
+                    raise
 
     def post_json(self, route: str, payload: Any) -> tuple[int, bytes]:
         return self.request("POST", route, json.dumps(payload).encode())
