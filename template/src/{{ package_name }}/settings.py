@@ -236,7 +236,7 @@ def _models():
         model_config = strict
         sensitive_feature: str = Field(min_length=1)
         max_difference: dict[str, float] = {}
-        min_group_rows: int = Field(20, ge=1)
+        min_group_rows: int | None = Field(20, ge=1)  # None: a placeholder of the first run (20)
 
     class Evidence(BaseModel):  # defaults: gates.EVIDENCE
         model_config = strict

@@ -75,6 +75,23 @@ def kpi_defaults(labels, task: str, test_size: float) -> dict[str, list[str]]:
     }
 
 
+def fairness_rows(values, test_size: float) -> list[str]:
+    """``min_group_rows`` the split can meet: the default (20) when the test split holds that many
+    rows of two groups of the sensitive feature ``values`` (grouped as ``make fairness`` groups
+    them), else the second-largest group's held-out rows, so that two groups are compared."""
+    from ..deployment.fairness import MIN_GROUP_ROWS, groups_of
+
+    groups, _ = groups_of(values)
+    held = sorted((held_out(int(rows), test_size) for rows in groups.value_counts()), reverse=True)
+    second = held[1] if len(held) > 1 else 0
+    if second >= MIN_GROUP_ROWS:
+        return [f"min_group_rows: {MIN_GROUP_ROWS}"]
+    return [
+        f"min_group_rows: {max(second, 1)}   # the test split's second-largest group of "
+        f"{values.name!r}: {MIN_GROUP_ROWS} would compare no two groups"
+    ]
+
+
 def too_little(labels, task: str, test_size: float, evidence: dict[str, Any]) -> str | None:
     """What the test split of these labels will lack for the gate (``evidence`` of
     ``business/kpis.yaml``), as a warning; None: enough."""
@@ -120,10 +137,20 @@ def profile(params: dict[str, Any], frame) -> list[str]:
     labels = frame[target].dropna()
     if kpis_file.is_file() and firstrun.keys(kpis_file.read_text(encoding="utf-8"), MARKER) and len(labels):
         defaults = kpi_defaults(labels, task, params["prepare"]["test_size"])
+        sensitive = ((firstrun_kpis(kpis_file).get("fairness") or {}).get("sensitive_feature")) or ""
+        if sensitive in frame.columns:
+            defaults["min_group_rows"] = fairness_rows(frame[sensitive], params["prepare"]["test_size"])
         filled = firstrun.fill_file(kpis_file, MARKER, defaults)
         if filled:
             done.append(f"defaults from the data -> {KPIS_FILE}: {', '.join(filled)}")
     return done
+
+
+def firstrun_kpis(file) -> dict[str, Any]:
+    """``business/kpis.yaml`` as written, placeholders and all."""
+    from ..config import parse_yaml
+
+    return parse_yaml(file.read_text(encoding="utf-8")) or {}
 
 
 def warnings_of(params: dict[str, Any], frame) -> list[str]:

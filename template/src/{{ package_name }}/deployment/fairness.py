@@ -102,7 +102,8 @@ def evaluate(
     groups, note = groups_of(features[name])
     metrics = metric_functions(task, model, labels, positive)
     inputs = features if inputs is None else inputs
-    minimum = settings.get("min_group_rows", MIN_GROUP_ROWS)
+    minimum = settings.get("min_group_rows")
+    minimum = MIN_GROUP_ROWS if minimum is None else minimum  # None: the first run has not profiled it
     if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
         raise gates.SettingsError(
             f"business/kpis.yaml: fairness.min_group_rows: expected a whole number of rows, got {minimum!r}"
