@@ -35,12 +35,24 @@ def run_suite(frame, suite_dict: dict[str, Any]) -> dict[str, Any]:
         gx.ValidationDefinition(name="raw", data=batch, suite=suite)
     )
     result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
-    failures = []
+    failures, tolerated = [], []
     for item in result.results:
-        if item.success:
-            continue
         config = item.expectation_config
         details = item.result or {}
+        if item.success:
+            if details.get("unexpected_count") and config.type != NOT_NULL:  # within its `mostly`
+                tolerated.append(
+                    {
+                        "expectation": config.type,
+                        "column": config.kwargs.get("column"),
+                        "unexpected_count": details["unexpected_count"],
+                        "unexpected_percent": round(float(details.get("unexpected_percent") or 0), 3),
+                        "sample_unexpected": sorted(
+                            {str(_plain(v)) for v in details.get("partial_unexpected_list") or []}
+                        )[:5],
+                    }
+                )
+            continue
         exception = (item.exception_info or {}).get("exception_message")
         failure = {
             "expectation": config.type,
@@ -57,7 +69,18 @@ def run_suite(frame, suite_dict: dict[str, Any]) -> dict[str, Any]:
         "evaluated": len(result.results),
         "failed": len(failures),
         "failures": failures,
+        "tolerated": tolerated,
     }
+
+
+def tolerated_line(found: dict[str, Any]) -> str:
+    """One line for values an expectation let through within its tolerance: a new category, a
+    value past the profiled range."""
+    what = "values outside its known set" if found["expectation"] == IN_SET else "unexpected values"
+    return (
+        f"column {found['column']!r}: {found['unexpected_count']} {what} ({found['unexpected_percent']}% "
+        f"of the rows, within the contract's tolerance), e.g. {', '.join(map(repr, found['sample_unexpected']))}"
+    )
 
 
 # The expectation types the profiled suites use (data/suite.py) and the messages read.

@@ -12,7 +12,7 @@ import json
 from .. import reports
 from ..config import load_params, path, project_root
 from ..errors import DataValidationError
-from ..expectations import describe, run_suite
+from ..expectations import describe, run_suite, tolerated_line
 
 __all__ = ["describe", "main", "run_suite"]
 
@@ -38,4 +38,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{params['paths']['suite']} and commit it."
         )
     print(f"validation passed: {summary['evaluated']} expectations -> {out.relative_to(root)}")
+    for found in summary["tolerated"]:
+        print(f"note: {tolerated_line(found)}")
     return 0

@@ -81,6 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             report["not_computed"] = missing
             print(f"note: {', '.join(missing)} not computed: {next(iter(missing.values()))}")
     metrics, plots = task_metrics.compute(task, model, features, labels, positive)
+    if task != "classification":
+        report["out_of_range"] = task_metrics.out_of_range(model.predict(features), train_labels)
+        outside = report["out_of_range"]
+        if outside["rows"]:
+            print(
+                f"note: {outside['rows']} of {len(labels)} predictions ({outside['share']:.1%}) fall outside "
+                f"the target's range in training [{outside['range'][0]}, {outside['range'][1]}]"
+            )
     trivial = task_metrics.trivial(task, train_labels)
     metrics["baseline"] = task_metrics.compute(task, trivial, features, labels, positive)[0]
     reports.write_json(path(params, "metrics"), metrics)

@@ -185,6 +185,24 @@ def compute(task: str, model, features, labels, positive: Any = None):
     return regression(model, features, labels)
 
 
+def out_of_range(predicted, train_labels) -> dict[str, Any]:
+    """The predictions outside the range of the target in training (a linear model extrapolates:
+    negative prices): how many, their share, how many below and above."""
+    import numpy as np
+
+    predicted = np.asarray(predicted, dtype=float)
+    low, high = float(np.nanmin(train_labels)), float(np.nanmax(train_labels))
+    below, above = int((predicted < low).sum()), int((predicted > high).sum())
+    share = (below + above) / len(predicted) if len(predicted) else 0.0
+    return {
+        "rows": below + above,
+        "share": round(share, 6),
+        "below": below,
+        "above": above,
+        "range": [low, high],
+    }
+
+
 def trivial(task: str, train_labels):
     """The trivial model fitted on ``train_labels``: class priors (it always predicts the majority
     class) or the mean; it never looks at the features."""
