@@ -51,14 +51,14 @@ def computed(metrics: dict[str, Any]) -> list[str]:
 
 
 def compare(
-    current: dict[str, float], base: dict[str, float] | None, kpis: dict[str, Any]
+    current: dict[str, float], base: dict[str, float] | None, kpis: dict[str, Any], intervals=None
 ) -> list[dict[str, Any]]:
-    """One row per gated metric: the evaluation gate's checks (thresholds, the baseline) and the
-    regression check against ``base``."""
+    """One row per gated metric: the evaluation gate's checks (thresholds, the baseline, with the
+    ``intervals`` the evaluation measured) and the regression check against ``base``."""
     tolerance = gates.ci_tolerance(kpis)
     thresholds = gates.thresholds(kpis)
     primary = kpis.get("primary_metric")
-    verdicts = {c["metric"]: c for c in gates.gate(current, kpis)["checks"]}
+    verdicts = {c["metric"]: c for c in gates.gate(current, kpis, intervals=intervals)["checks"]}
     names = list(thresholds) + [m for m in [primary] if m and m not in thresholds]
     rows = []
     for name in names:
@@ -127,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     current = json.loads(metrics_path.read_text(encoding="utf-8"))
     evaluation = path(params, "gate")
-    if evaluation.is_file():  # what the evaluation could not compute (no held-out pairs) is not gated
-        skipped = json.loads(evaluation.read_text(encoding="utf-8")).get("skipped") or {}
-        kpis = gates.without(kpis, list(skipped), skipped.get(kpis.get("primary_metric"), {}).get("instead"))
+    report = json.loads(evaluation.read_text(encoding="utf-8")) if evaluation.is_file() else {}
+    skipped = report.get("skipped") or {}  # what the evaluation could not compute is not gated
+    kpis = gates.without(kpis, list(skipped), skipped.get(kpis.get("primary_metric"), {}).get("instead"))
     gates.check_metric_names(kpis, computed(current))
     base = base_metrics(args.base, metrics_path.relative_to(root).as_posix())
-    rows = compare(current, base, kpis)
+    rows = compare(current, base, kpis, (report.get("evidence") or {}).get("intervals"))
     reports.publish(None, rows, to_markdown(rows, args.base, base is not None))
     failed = [row["metric"] for row in rows if not row["passed"]]
     if failed:
