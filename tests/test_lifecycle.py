@@ -187,7 +187,14 @@ def test_pipeline_writes_metrics_plots_and_gate_results(default_project, default
     assert baseline["roc_auc"] == 0.5 and baseline["f1"] > 0.7  # the majority class is 1 (benign)
     gate = read_json(root / "reports/gate.json")
     assert gate["passed"] is True and gate["positive_class"] == "1"
-    assert {c["metric"] for c in gate["checks"]} == {"accuracy", "f1", "roc_auc", "roc_auc vs baseline"}
+    gated = {"accuracy", "f1", "roc_auc", "roc_auc vs baseline"}
+    evidence = {"test rows", "test rows of the rarest class ('0')"}
+    assert {c["metric"] for c in gate["checks"]} == gated | evidence
+    intervals = gate["evidence"]["intervals"]  # each gated metric's, its low end over the bound
+    assert set(intervals) == gated and all(
+        c["interval"][0] >= c["min"] for c in gate["checks"] if c["metric"] in gated - {"roc_auc vs baseline"}
+    )
+    assert gate["model_sha256"] and gate["evidence"]["confidence"] == 0.95
     confusion = (root / "reports/plots/confusion.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted"
     test_rows = len((root / "data/prepared/test.csv").read_text().splitlines()) - 1
