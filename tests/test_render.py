@@ -40,6 +40,7 @@ src/{pkg}/data/prepare.py
 src/{pkg}/data/profile.py
 src/{pkg}/data/roles.py
 src/{pkg}/data/suite.py
+src/{pkg}/data/table.py
 src/{pkg}/data/validate.py
 src/{pkg}/training/README.md
 src/{pkg}/training/__init__.py

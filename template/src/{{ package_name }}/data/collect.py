@@ -33,20 +33,23 @@ def load_sample(name: str, target: str):
     return frame.rename(columns={"target": target})
 
 
-def load_csv(location: str, root: Path):
+def load_csv(location: str, root: Path, params: dict[str, Any] | None = None):
+    """The CSV at ``location``; with ``params``, a classifier's labels as written (``table.read``)."""
     import pandas as pd
 
-    if re.match(r"^https?://", location):
-        return pd.read_csv(location)
-    source = Path(location).expanduser()
-    return pd.read_csv(source if source.is_absolute() else root / source)
+    from .table import read
+
+    if not re.match(r"^https?://", location):
+        source = Path(location).expanduser()
+        location = source if source.is_absolute() else root / source
+    return read(location, params) if params is not None else pd.read_csv(location)
 
 
-def collect(data: dict[str, Any], root: Path):
+def collect(data: dict[str, Any], root: Path, params: dict[str, Any] | None = None):
     if data["source"] == "sample":
         return load_sample(data["dataset"], data["target"])
     if data["source"] == "csv":
-        return load_csv(data["location"], root)
+        return load_csv(data["location"], root, params)
     raise ValueError(f"data.source must be 'sample' or 'csv', not {data['source']!r}")
 
 
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser(__doc__, "collect").parse_args(argv)
     params, root = load_params(), project_root()
-    frame = collect(params["data"], root)
+    frame = collect(params["data"], root, params)
     out = path(params, "raw")
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)

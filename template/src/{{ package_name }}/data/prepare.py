@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import load_params, path
 from ..errors import DataValidationError, SettingsError, shorten
+from .table import read
 
 MIN_LABELLED = 10
 
@@ -49,11 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
     parser(__doc__, "prepare").parse_args(argv)
-    import pandas as pd
 
     params = load_params()
     train, test, unlabelled = prepare(
-        pd.read_csv(path(params, "raw")), params["data"]["target"], params["task"], params["prepare"]
+        read(path(params, "raw"), params), params["data"]["target"], params["task"], params["prepare"]
     )
     for key, frame in (("train", train), ("test", test)):
         out = path(params, key)

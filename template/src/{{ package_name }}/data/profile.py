@@ -21,6 +21,7 @@ from ..errors import listed
 from . import roles as column_roles
 from .prepare import held_out
 from .suite import build_suite, write_suite
+from .table import read
 
 MARKER = firstrun.FROM_THE_DATA
 
@@ -167,10 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
     parser(__doc__, "profile").parse_args(argv)
-    import pandas as pd
 
     params = load_params()
-    frame = pd.read_csv(path(params, "raw"))
+    frame = read(path(params, "raw"), params)
     written = profile(params, frame)
     for line in written:
         print(f"profiled {line}")

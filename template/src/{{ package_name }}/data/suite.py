@@ -22,6 +22,7 @@ from typing import Any
 from ..config import load_params, path, project_root
 from ..expectations import IN_SET, NOT_NULL, RANGE
 from . import roles as column_roles
+from .table import read
 
 MARGIN = 0.1  # share of missing values tolerated above what the reference data had
 RANGE_PAD, VALUE_PAD = 0.25, 0.1
@@ -160,10 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
     parser(__doc__, "suite").parse_args(argv)
-    import pandas as pd
 
     params, root = load_params(), project_root()
-    frame = pd.read_csv(path(params, "raw"))
+    frame = read(path(params, "raw"), params)
     target = params["data"]["target"]
     roles = column_roles.load(params, [c for c in frame.columns if c != target])
     suite = build_suite(frame, target, params["task"], roles)

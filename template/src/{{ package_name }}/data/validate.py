@@ -13,6 +13,7 @@ from .. import reports
 from ..config import load_params, path, project_root
 from ..errors import DataValidationError
 from ..expectations import describe, run_suite, tolerated_line
+from .table import read
 
 __all__ = ["describe", "main", "run_suite"]
 
@@ -21,11 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
     parser(__doc__, "validate").parse_args(argv)
-    import pandas as pd
 
     params, root = load_params(), project_root()
     suite_dict = json.loads(path(params, "suite").read_text(encoding="utf-8"))
-    summary = run_suite(pd.read_csv(path(params, "raw")), suite_dict)
+    summary = run_suite(read(path(params, "raw"), params), suite_dict)
     out = path(params, "validation")
     reports.write_json(out, summary)
     if not summary["success"]:

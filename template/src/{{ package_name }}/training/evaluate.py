@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import reports
 from ..config import load_kpis, load_params, path, project_root
+from ..data.table import read
 from . import metrics as task_metrics
 
 
@@ -60,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     kpis = load_kpis(root)
     task, target = params["task"], params["data"]["target"]
     model = joblib.load(path(params, "model"))
-    test = pd.read_csv(path(params, "test"))
+    test = read(path(params, "test"), params)
     roles = column_roles.load(params, [c for c in test.columns if c != target])
     features, labels = split_xy(test, target, column_roles.features(roles))
-    train_labels = pd.read_csv(path(params, "train"), usecols=[target])[target]
+    train_labels = read(path(params, "train"), params, usecols=[target])[target]
     report: dict[str, Any] = {"task": task}
     positive = None
     if task == "classification":

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import load_params, path, project_root
 from ..data import roles as column_roles
+from ..data.table import read
 from .estimators import build_pipeline
 
 
@@ -88,10 +89,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser(__doc__, "train").parse_args(argv)
     import joblib
-    import pandas as pd
 
     params, root = load_params(), project_root()
-    train = pd.read_csv(path(params, "train"))
+    train = read(path(params, "train"), params)
     target = params["data"]["target"]
     roles = column_roles.load(params, [c for c in train.columns if c != target])
     model = fit(train, target, params["task"], params["train"], roles)
