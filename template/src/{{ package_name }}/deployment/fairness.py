@@ -170,7 +170,6 @@ def run(params: dict[str, Any], kpis: dict[str, Any]) -> dict[str, Any]:
         }
     else:
         import joblib
-        import pandas as pd
 
         target = params["data"]["target"]
         model_file, test_file = path(params, "model"), path(params, "test")
@@ -178,16 +177,17 @@ def run(params: dict[str, Any], kpis: dict[str, Any]) -> dict[str, Any]:
             if not needed.exists():
                 raise GateError(f"{needed.name} is missing: run the pipeline first (make repro)")
         from ..data import roles as column_roles
+        from ..data.table import read
         from ..training.metrics import positive_class
 
-        test = pd.read_csv(test_file)
+        test = read(test_file, params)
         model = joblib.load(model_file)
         features = column_roles.features(column_roles.load(params, [c for c in test.columns if c != target]))
         positive = None
         if params["task"] == "classification" and len(getattr(model, "classes_", [])) == 2:
             train_file = path(params, "train")  # the held-out labels are split in the same proportions
             train_labels = (
-                pd.read_csv(train_file, usecols=[target])[target] if train_file.is_file() else test[target]
+                read(train_file, params, usecols=[target])[target] if train_file.is_file() else test[target]
             )
             positive = positive_class(
                 list(model.classes_), train_labels, params["data"].get("positive_class")
