@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import CORE_FILES, RunningService, built_project, files_of, http, registry, render, run
+from .conftest import (
+    CORE_FILES,
+    RunningService,
+    built_project,
+    files_of,
+    http,
+    make_setup,
+    registry,
+    render,
+    run,
+)
 
 LLM_FILES = """
 business/llm-decision.md
@@ -69,6 +79,7 @@ tests/test_chat.py
 tests/test_corpus.py
 tests/test_documents.py
 tests/test_generation.py
+tests/test_models.py
 tests/test_prompts.py
 """.split()
 RETRIEVAL_FILES = """
@@ -427,6 +438,37 @@ def test_the_generated_tests_pass_and_a_second_repro_does_nothing(llm_project, l
     assert not run(["git", "status", "--porcelain"], root, llm_env).stdout.strip(), (
         "the run left files for git"
     )
+
+
+@pytest.mark.slow
+def test_a_project_on_its_own_model_folder_tests_that_model_and_runs_the_rest_on_stand_ins(
+    llm_project, llm_env, tmp_path
+):
+    """model.base: a folder holding a saved transformers model (here the one llm_project built) and
+    the real-model fine-tuning settings. test_models.py loads that folder, answers, streams and
+    trains a LoRA step with those settings; the rest of the suite runs on the stand-ins (its
+    fine-tuning gates pass only with tiny's settings). LoRA targets the model lacks fail
+    test_models.py in one line, while the stand-in suite would not have noticed."""
+    import shutil
+
+    folder = tmp_path / "our-model"
+    shutil.copytree(llm_project / "models/base", folder)
+    root = render(tmp_path / "p", profile="llmops", base_model=str(folder))
+    make_setup(root, llm_env)
+    pytest_ = ["uv", "run", "--frozen", "pytest", "-rA", "-p", "no:cacheprovider", "tests/test_models.py"]
+    done = run([*pytest_, "tests/test_finetune.py"], root, llm_env)
+    assert "PASSED tests/test_models.py::test_the_configured_base_model_answers_and_streams" in done.stdout
+    assert (
+        "PASSED tests/test_models.py::test_the_configured_lora_settings_train_the_base_model_a_step"
+        in done.stdout
+    )
+    assert "SKIPPED" in done.stdout and "retrieval.embedder is hashing" in done.stdout
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["finetune"]["lora"]["target_modules"] = ["c_attn"]  # GPT-2's name: this model has none
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    wrong = run(pytest_, root, llm_env, ok=False)
+    assert wrong.returncode == 1, wrong.stdout[-3000:]
+    assert f"finetune.lora in params.yaml does not fit {folder}" in wrong.stdout and "c_attn" in wrong.stdout
 
 
 @pytest.mark.slow

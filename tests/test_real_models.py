@@ -230,9 +230,11 @@ def test_the_first_day_serves_streams_with_citations_and_passes_qa_and_drift(fir
 
 
 def test_the_generated_tests_pass_on_the_real_model(first_day, llm_env):
+    """The suite on the stand-ins, and test_models.py on the real model and embedder (none skipped)."""
     root, _ = first_day
     done = run(["make", "test"], root, llm_env, ok=False)
     assert done.returncode == 0, done.stdout[-5000:]
+    assert "tests/test_models.py" not in done.stdout, done.stdout[-3000:]  # -ra names every skip
 
 
 BLOW_UP = """

@@ -4,7 +4,8 @@ run found, and is then the user's to review and commit.
 A placeholder is a key followed by a marker comment, either with an empty value
 (``primary_metric: null   # from the data on the first run``) or as a comment line of its own
 (``# ttft_p95_ms: measured on the first run``, for a bound that must not be empty meanwhile).
-A key already given a value is never touched; put the marker back to have it written again.
+A key already given a value is never touched; put the marker back to have it written again
+(``unfilled`` does it for every value a marker wrote).
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ def fill(text: str, marker: str, defaults: dict[str, list[str]]) -> tuple[str, l
         return "\n".join(indent + line for line in defaults[key])
 
     return pattern(marker).sub(replace, text), filled
+
+
+def unfilled(text: str, marker: str) -> str:
+    """``text`` with every value that ``marker`` wrote (its comment starts with ``# <marker>:``)
+    turned back into a placeholder line, to be written again by the next run."""
+    written = re.compile(
+        r"^(?P<indent>[ ]*)(?P<key>[a-z_][a-z0-9_]*):[^#\n]*#[ ]*" + re.escape(marker) + r":.*$", re.MULTILINE
+    )
+    return written.sub(lambda match: f"{match['indent']}# {match['key']}: {marker}", text)
 
 
 def fill_file(file: Path, marker: str, defaults: dict[str, list[str]]) -> list[str]:

@@ -35,9 +35,17 @@ def windows(count: int, size: int, overlap: int) -> list[tuple[int, int]]:
 
 
 def spans(text: str, tokenizer, size: int, overlap: int) -> list[tuple[int, int]]:
-    """The ``[start, end)`` character spans of ``text`` that its token windows cover."""
+    """The ``[start, end)`` character spans of ``text`` that its token windows cover. A window whose
+    last token holds only the first bytes of a character (byte-level tokenizers split "–" in two)
+    ends before that character: it would take the next token along and be one token too long."""
     offsets = [span for span in tokenizer.encode(text, add_special_tokens=False).offsets if span[1] > span[0]]
-    return [(offsets[a][0], offsets[b - 1][1]) for a, b in windows(len(offsets), size, overlap)]
+    cuts = []
+    for a, b in windows(len(offsets), size, overlap):
+        end = offsets[b - 1][1]
+        if b < len(offsets) and offsets[b][0] < end:
+            end = offsets[b][0]
+        cuts.append((offsets[a][0], end))
+    return cuts
 
 
 def chunks_of(document: dict[str, Any], cuts: list[tuple[int, int]]) -> list[dict[str, Any]]:

@@ -33,12 +33,18 @@ def content_words(text: str) -> list[str]:
     return [w for w in WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
+def vocabulary(text: str) -> set[str]:
+    return set(WORD.findall(text.lower()))
+
+
+def known_share(text: str, known: set[str]) -> float:
+    """The share of ``text``'s content words in ``known`` (0 when it has none)."""
+    words = content_words(text)
+    return sum(w in known for w in words) / len(words) if words else 0.0
+
+
 def grounded_share(answer: str, context: str) -> float:
-    words = content_words(answer)
-    if not words:
-        return 0.0
-    known = set(WORD.findall(context.lower()))
-    return sum(w in known for w in words) / len(words)
+    return known_share(answer, vocabulary(context))
 
 
 def faithfulness(answers: list[str], contexts: list[str]) -> float:
