@@ -17,7 +17,7 @@ TESTS ?=
 # Test workers (pytest-xdist): one per core; tests that share a built project stay on one (tests/conftest.py).
 WORKERS ?= auto
 
-.PHONY: help tools env demo test workflows lint bench bench-serve
+.PHONY: help tools env demo test test-fast test-slow workflows lint bench bench-serve
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -43,6 +43,12 @@ endif
 
 test: env ## Run all tests of the template (TESTS="tests/test_x.py ..." for a part)
 	uv run pytest -v --durations=20 -n $(WORKERS) $(TESTS)
+
+test-fast: env ## The quick tier: renders, answers, file sets, workflows (no project built or run)
+	uv run pytest -m "not slow" -n $(WORKERS) $(TESTS)
+
+test-slow: env ## The lifecycle tier: the tests that build generated projects and run them
+	uv run pytest -m slow -v --durations=20 -n $(WORKERS) $(TESTS)
 
 workflows: env ## Render every answer combination and audit the generated workflows (fast)
 	uv run pytest -m "not slow" tests/test_workflows.py

@@ -329,7 +329,16 @@ def pytest_xdist_make_scheduler(config, log):
     return ByProject(config, log)
 
 
+# The tiers: a test that runs commands in a generated project (its environment fixtures) is `slow`
+# like those marked by hand; `make test-fast` runs the rest (renders, answers, file sets, workflows).
+BUILDS = {"project_env", "llm_env"}
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if BUILDS & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
     rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
 
     def order(item) -> tuple[int, bool]:

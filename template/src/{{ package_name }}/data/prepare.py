@@ -1,8 +1,15 @@
-"""Data Preparation: clean the validated raw data and split it into train and test sets.
+"""Data Preparation: clean the validated raw data and split it into train and test sets; the
+features your own code adds (``derive``).
 
 Rows without a target value (unlabelled) are left out of training and evaluation; exact duplicate
 rows are dropped (``prepare.drop_duplicates``). The split is stratified by label for classification.
 Every column is kept: which ones the model learns from is in the column roles (``paths.columns``).
+
+Features your code computes from a row go in ``derive`` below, not in the split files (they keep the
+raw columns, as a client sends them): it runs wherever rows meet the model (training, evaluation,
+fairness, the service, batch scoring, drift monitoring), so each feature is computed one way. The
+column roles list its columns beside the raw ones: the first run's ``profile`` gives them a role;
+add one you write later there (``profile`` and ``train`` say which).
 """
 
 from __future__ import annotations
@@ -20,6 +27,43 @@ def held_out(rows: int, test_size: float) -> int:
     """How many of a class's ``rows`` the split holds out for testing (pandas' ``sample(frac=...)``
     rounds): none of a class with a row or two."""
     return round(rows * test_size)
+
+
+def derive(frame):
+    """The rows of ``frame`` (the raw columns, never the target) with the features your code adds,
+    e.g. ``frame.assign(n_missing=frame.isna().sum(axis=1))``. Add columns; leave the raw ones as
+    they are (clients send those)."""
+    return frame
+
+
+def features_of(rows):
+    """``derive``, as the model's first step calls it (train.py): looked up when called, so the model
+    pickles a reference to this function, never a copy of your code."""
+    return derive(rows)
+
+
+def with_features(frame, target: str):
+    """``frame`` with ``derive``'s columns, which never sees the target (a client does not send it)."""
+    rows = frame.drop(columns=[target], errors="ignore")
+    out = derive(rows)
+    missing = [str(c) for c in rows.columns if c not in out.columns]
+    if missing or len(out) != len(rows):
+        raise SettingsError(
+            f"data/prepare.py: derive must return every row and raw column it gets (it dropped "
+            f"{shorten(', '.join(map(repr, missing)), 200) or f'{len(rows) - len(out)} rows'})"
+        )
+    if target in frame.columns:  # back where it was
+        out.insert(list(frame.columns).index(target), target, frame[target].to_numpy())
+    return out
+
+
+def checked_roles(params: dict[str, Any], frame) -> dict[str, str]:
+    """The column roles (``paths.columns``), checked against ``frame``'s raw columns and the features
+    ``derive`` adds to them: one rule for profile, train, evaluate and fairness."""
+    from . import roles as column_roles
+
+    target = params["data"]["target"]
+    return column_roles.load(params, [c for c in with_features(frame, target).columns if c != target])
 
 
 def prepare(frame, target: str, task: str, settings: dict[str, Any]):

@@ -19,8 +19,8 @@ from .. import firstrun
 from ..config import KPIS_FILE, load_params, path, project_root
 from ..errors import listed
 from . import roles as column_roles
-from .prepare import held_out
-from .suite import build_suite, write_suite
+from .prepare import held_out, with_features
+from .suite import build_suite, raw_roles, write_suite
 from .table import read
 
 MARKER = firstrun.FROM_THE_DATA
@@ -118,8 +118,10 @@ def profile(params: dict[str, Any], frame) -> list[str]:
     root, target, task = project_root(), params["data"]["target"], params["task"]
     done = []
     roles_file = path(params, "columns")
-    if not roles_file.is_file():
-        inferred = column_roles.infer(frame, target)
+    if not roles_file.is_file():  # the roles cover the features prepare.derive adds too
+        inferred = column_roles.infer(with_features(frame, target), target)
+        for name in [n for n in inferred if n not in frame.columns]:
+            inferred[name] = (inferred[name][0], f"{inferred[name][1]}; added by derive in data/prepare.py")
         roles_file.parent.mkdir(parents=True, exist_ok=True)
         roles_file.write_text(column_roles.to_yaml(inferred, params["paths"]["raw"]), encoding="utf-8")
         left = [f"{n} ({r})" for n, (r, _) in inferred.items() if r in column_roles.LEFT_OUT]
@@ -128,7 +130,7 @@ def profile(params: dict[str, Any], frame) -> list[str]:
             f"{len(column_roles.features({n: r for n, (r, _) in inferred.items()}))} features"
             + (f"; left out: {', '.join(left)}" if left else "")
         )
-    roles = column_roles.load(params, [c for c in frame.columns if c != target])
+    roles = raw_roles(params, frame)
     suite_file = path(params, "suite")
     if not suite_file.is_file():
         suite = build_suite(frame, target, task, roles)

@@ -1,4 +1,5 @@
-"""Column roles: which columns of the raw data the model learns from, kept in ``paths.columns``.
+"""Column roles: which columns the model learns from, kept in ``paths.columns``: the raw data's
+columns and those your own code adds (``derive`` in ``data/prepare.py``).
 
 The first run profiles them from the data (the ``profile`` stage) and writes a commented YAML file
 for you to review and edit; later runs read it. Roles:
@@ -112,7 +113,8 @@ def to_yaml(roles: dict[str, tuple[str, str]], source: str) -> str:
         "#   date      year, month, day of week and day of year become features",
         "#   id, index, constant, text, ignore: left out of the features (the service and batch",
         "#             scoring still accept them in a row, and ignore them)",
-        "# The target (params.yaml: data.target) is not listed. Delete this file to profile again.",
+        "# The target (params.yaml: data.target) is not listed; the columns derive in data/prepare.py",
+        "# adds are. Delete this file to profile again.",
         "columns:",
     ]
     width = max((len(yaml.safe_dump({n: r[0]}).strip()) for n, r in roles.items()), default=0)

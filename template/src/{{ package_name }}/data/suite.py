@@ -157,6 +157,14 @@ def write_suite(suite: dict[str, Any], target) -> None:
     target.write_text(json.dumps(suite, indent=2) + "\n", encoding="utf-8")
 
 
+def raw_roles(params: dict[str, Any], frame) -> dict[str, str]:
+    """The roles of the raw ``frame``'s columns, the roles file checked against them and the features
+    ``prepare.derive`` adds (which the raw data's contract does not hold)."""
+    from .prepare import checked_roles
+
+    return {column: role for column, role in checked_roles(params, frame).items() if column in frame.columns}
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
@@ -165,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     params, root = load_params(), project_root()
     frame = read(path(params, "raw"), params)
     target = params["data"]["target"]
-    roles = column_roles.load(params, [c for c in frame.columns if c != target])
-    suite = build_suite(frame, target, params["task"], roles)
+    suite = build_suite(frame, target, params["task"], raw_roles(params, frame))
     out = path(params, "suite")
     old = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else None
     write_suite(suite, out)

@@ -39,6 +39,11 @@ def _prediction_metrics(served: model_module.ServedModel, registry) -> dict[str,
             buckets=VALUE_BUCKETS,
             registry=registry,
         )
+        metrics["out_of_range"] = Counter(
+            "predicted_out_of_range",
+            "Rows predicted outside the target's range in training",
+            registry=registry,
+        )
     return metrics
 
 
@@ -72,7 +77,11 @@ def create_app(served: model_module.ServedModel | None = None, log: PredictionLo
         if classes is None:
             for value in predictions:
                 distribution.observe(value)
-            return {"predictions": predictions}
+            flags = served.out_of_range(predictions)
+            if flags is None:
+                return {"predictions": predictions}
+            metrics["out_of_range"].inc(sum(flags))
+            return {"predictions": predictions, "out_of_range": flags, "target_range": served.target_range}
         for label in predictions:
             child = by_label.get(label)
             if child is None:

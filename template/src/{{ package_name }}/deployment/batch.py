@@ -5,7 +5,8 @@
 accepts the raw data's other columns the model does not use (IDs, dates, free text: they are kept
 in the output, not scored), checks the columns against the model's input signature (a missing or unknown column, or text in a
 numeric column, stops it with a message naming the column) and writes the input rows with a
-``prediction`` column (and ``probability_<class>`` columns for a classifier).
+``prediction`` column (and ``probability_<class>`` columns for a classifier; ``out_of_range`` for a
+regressor: the prediction falls outside the target's range in training).
 """
 
 from __future__ import annotations
@@ -50,13 +51,16 @@ def score(source: Path, target: Path, params: dict[str, Any] | None = None, serv
     frame = pd.read_csv(source)
     frame = frame.drop(columns=[params["data"]["target"]], errors="ignore")
     check_columns(frame, served)
-    features = frame[served.columns]
+    features = frame.reindex(columns=served.inputs)  # a raw column the file lacks is missing
     if len(features):
         predictions, probabilities = served.predict(features)
     else:
         predictions, probabilities = [], None
     scored = frame.copy()
     scored["prediction"] = predictions
+    flags = served.out_of_range(predictions)
+    if flags is not None:
+        scored["out_of_range"] = flags
     if probabilities is not None:
         for index, label in enumerate(served.classes):
             scored[f"probability_{label}"] = [row[index] for row in probabilities]

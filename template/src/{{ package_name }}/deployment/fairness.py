@@ -176,13 +176,13 @@ def run(params: dict[str, Any], kpis: dict[str, Any]) -> dict[str, Any]:
         for needed in (model_file, test_file):
             if not needed.exists():
                 raise GateError(f"{needed.name} is missing: run the pipeline first (make repro)")
-        from ..data import roles as column_roles
+        from ..data.prepare import checked_roles
         from ..data.table import read
         from ..training.metrics import positive_class
 
         test = read(test_file, params)
         model = joblib.load(model_file)
-        features = column_roles.features(column_roles.load(params, [c for c in test.columns if c != target]))
+        checked_roles(params, test)
         positive = None
         if params["task"] == "classification" and len(getattr(model, "classes_", [])) == 2:
             train_file = path(params, "train")  # the held-out labels are split in the same proportions
@@ -198,7 +198,7 @@ def run(params: dict[str, Any], kpis: dict[str, Any]) -> dict[str, Any]:
             test[target],
             params["task"],
             settings,
-            inputs=test[features],
+            inputs=test[list(model.feature_names_in_)],  # prepare.derive runs in the model
             positive=positive,
         )
     reports.write_json(path(params, "fairness"), result)

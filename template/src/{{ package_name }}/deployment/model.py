@@ -60,7 +60,14 @@ class ServedModel:
         # predictions and probabilities (exactly what Pipeline.predict/predict_proba compute).
         steps = getattr(self.model, "steps", None)
         self._split = (self.model[:-1], steps[-1][1]) if steps and len(steps) > 1 else None
+        # A pipeline whose first step adds the features of prepare.derive reads every raw column it
+        # was trained with (a column the request leaves out is missing); no compiled preprocessing.
+        self.derived = "derive" in getattr(self.model, "named_steps", {})
+        self.inputs = list(self.model.feature_names_in_) if self.derived else self.columns
         self._fast = compile_preprocess(self.model, self.columns)
+        # A regressor fitted here carries the target's range in training (train.fit).
+        seen = getattr(self.model, "target_range_", None) if self.classes is None else None
+        self.target_range = [float(value) for value in seen] if seen is not None else None
 
     @property
     def task(self) -> str:
@@ -72,7 +79,7 @@ class ServedModel:
         import pandas as pd
 
         data = {}
-        for name in self.columns:
+        for name in self.inputs:
             values = [row.get(name) for row in rows]
             kind = self.types[name]
             if kind in NUMERIC:
@@ -90,6 +97,14 @@ class ServedModel:
             preprocess, estimator = self._split
             return self._estimate(estimator, preprocess.transform(frame))
         return self._estimate(self.model, frame)
+
+    def out_of_range(self, predictions) -> list[bool] | None:
+        """Per prediction: outside the target's range in training (None: no range to compare with)."""
+        if self.target_range is None:
+            return None
+        from ..training.metrics import outside
+
+        return [bool(side) for side in outside(predictions, self.target_range)]
 
     def predict_rows(self, rows: list[dict[str, Any]]) -> tuple[list[Any], list[list[float]] | None]:
         """Like ``predict(frame(rows))``; the compiled preprocessing skips pandas when it can."""

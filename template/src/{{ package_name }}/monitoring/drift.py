@@ -125,9 +125,10 @@ def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None,
     import pandas as pd
 
     from ..data import roles as column_roles
+    from ..data.prepare import with_features
 
     target = params["data"]["target"]
-    reference = pd.read_csv(path(params, "train")).drop(columns=[target], errors="ignore")
+    reference = with_features(pd.read_csv(path(params, "train")), target).drop(columns=[target])
     # The model's inputs only: IDs, dates, free text and constants drift by nature.
     reference = reference[column_roles.features(column_roles.load(params, reference.columns))]
     current, description = current_data(params, source, days)
@@ -137,6 +138,7 @@ def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None,
             "Serve the model (the service logs every prediction there), or point --current at a CSV "
             "file or a prediction-log directory"
         )
+    current = with_features(current, target)  # the features prepare.derive adds, as the model saw them
     current, missing = align(reference, current)
     if current.shape[1] == 0:
         raise GateError(f"the production data in {description} has none of the model's input columns")

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import reports
 from ..config import load_kpis, load_params, path, project_root
+from ..data.prepare import checked_roles
 from ..data.table import read
 from . import metrics as task_metrics
 
@@ -51,19 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from .. import gates
-    from ..data import roles as column_roles
     from ..deployment import model as model_module
     from ..registry import tracking
     from .flavour import sklearn_logger
-    from .train import hyperparameters_of, split_xy
+    from .train import hyperparameters_of
 
     params, root = load_params(), project_root()
     kpis = load_kpis(root)
     task, target = params["task"], params["data"]["target"]
     model = joblib.load(path(params, "model"))
     test = read(path(params, "test"), params)
-    roles = column_roles.load(params, [c for c in test.columns if c != target])
-    features, labels = split_xy(test, target, column_roles.features(roles))
+    checked_roles(params, test)
+    features, labels = test[list(model.feature_names_in_)], test[target]  # derive runs in the model
     train_labels = read(path(params, "train"), params, usecols=[target])[target]
     report: dict[str, Any] = {"task": task}
     positive = None

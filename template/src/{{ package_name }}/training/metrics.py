@@ -185,15 +185,28 @@ def compute(task: str, model, features, labels, positive: Any = None):
     return regression(model, features, labels)
 
 
-def out_of_range(predicted, train_labels) -> dict[str, Any]:
-    """The predictions outside the range of the target in training (a linear model extrapolates:
-    negative prices): how many, their share, how many below and above."""
+def target_range(train_labels) -> list[float]:
+    """``[lowest, highest]`` target value in training: what a regression model has seen."""
+    import numpy as np
+
+    return [float(np.nanmin(train_labels)), float(np.nanmax(train_labels))]
+
+
+def outside(predicted, seen: list[float]):
+    """Per prediction: -1 below the range ``seen`` in training, 1 above it, 0 within."""
     import numpy as np
 
     predicted = np.asarray(predicted, dtype=float)
-    low, high = float(np.nanmin(train_labels)), float(np.nanmax(train_labels))
-    below, above = int((predicted < low).sum()), int((predicted > high).sum())
-    share = (below + above) / len(predicted) if len(predicted) else 0.0
+    return (predicted > seen[1]).astype(int) - (predicted < seen[0]).astype(int)
+
+
+def out_of_range(predicted, train_labels) -> dict[str, Any]:
+    """The predictions outside the range of the target in training (a linear model extrapolates:
+    negative prices): how many, their share, how many below and above."""
+    low, high = target_range(train_labels)
+    side = outside(predicted, [low, high])
+    below, above = int((side < 0).sum()), int((side > 0).sum())
+    share = (below + above) / len(side) if len(side) else 0.0
     return {
         "rows": below + above,
         "share": round(share, 6),

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import load_params, path, project_root
 from ..data import roles as column_roles
+from ..data.prepare import with_features
 from ..data.table import read
 from .estimators import build_pipeline
 
@@ -72,8 +73,18 @@ def hyperparameters_of(task: str, settings: dict[str, Any]) -> tuple[dict[str, A
     return {key: value for key, value in given.items() if key not in names}, "train.hyperparameters"
 
 
-def fit(train, target: str, task: str, settings: dict[str, Any], roles: dict[str, str] | None = None):
-    """The fitted pipeline; ``roles`` (default: every column but the target is a feature)."""
+def fit(
+    train,
+    target: str,
+    task: str,
+    settings: dict[str, Any],
+    roles: dict[str, str] | None = None,
+    raw: list[str] | None = None,
+):
+    """The fitted pipeline; ``roles`` (default: every column but the target is a feature). ``raw``:
+    the raw columns when ``train`` also holds the features of ``prepare.derive``: the pipeline then
+    starts with a step that adds them, so it takes a raw row wherever it is used. A regressor
+    carries the target's range in training as ``target_range_``."""
     if roles is None:
         roles = {str(c): column_roles.FEATURE for c in train.columns if c != target}
     features, labels = split_xy(train, target, column_roles.features(roles))
@@ -81,7 +92,21 @@ def fit(train, target: str, task: str, settings: dict[str, Any], roles: dict[str
     pipeline = build_pipeline(
         task, settings["estimator"], hyperparameters, features, dates=column_roles.dates(roles), where=where
     )
-    return pipeline.fit(features, labels)
+    if raw is None:
+        pipeline.fit(features, labels)
+    else:
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import FunctionTransformer
+
+        from ..data.prepare import features_of
+
+        pipeline = Pipeline([("derive", FunctionTransformer(features_of)), *pipeline.steps])
+        pipeline.fit(train[[c for c in raw if c != target]], labels)
+    if task != "classification":  # travels with the model: the service flags predictions outside it
+        from .metrics import target_range
+
+        pipeline.target_range_ = target_range(labels)
+    return pipeline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,16 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     import joblib
 
     params, root = load_params(), project_root()
-    train = read(path(params, "train"), params)
-    target = params["data"]["target"]
+    raw, target = read(path(params, "train"), params), params["data"]["target"]
+    train = with_features(raw, target)  # the features your code adds (data/prepare.py: derive)
     roles = column_roles.load(params, [c for c in train.columns if c != target])
-    model = fit(train, target, params["task"], params["train"], roles)
+    derived = len(train.columns) > len(raw.columns)
+    model = fit(train, target, params["task"], params["train"], roles, list(raw.columns) if derived else None)
     model_file = path(params, "model")
     model_file.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_file)
     signature_file = path(params, "signature")
     signature_file.parent.mkdir(parents=True, exist_ok=True)
-    signature = signature_of(train, column_roles.features(roles))
+    signature = signature_of(raw, [c for c in column_roles.features(roles) if c in raw.columns])
     signature_file.write_text(json.dumps(signature, indent=2) + "\n", encoding="utf-8")
     used, where = hyperparameters_of(params["task"], params["train"])
     shown = ", ".join(f"{key}={value}" for key, value in used.items()) or "the defaults"
