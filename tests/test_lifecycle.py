@@ -293,6 +293,43 @@ def test_dvc_remote_shares_data_and_model_with_a_clone(
     assert UP_TO_DATE in run([str(shared_venv / "bin/dvc"), "status"], clone, project_env).stdout
 
 
+def test_a_feature_written_in_prepare_py_runs_through_repro_and_score(tmp_path, project_env):
+    """The user's own code: ``derive`` in data/prepare.py adds a column; `make repro` gives it a role
+    and trains on it (the model's pipeline computes it), `make score` computes it from raw rows. A
+    column written after the first run stops `make repro` at profile, naming it, until it has a role
+    in data/columns.yaml; DVC then reruns what depends on prepare.py."""
+    root = render(tmp_path / "my-ml-project")
+    make_setup(root, project_env)
+    module = root / "src/my_ml_project/data/prepare.py"
+    identity = "    return frame\n\n\ndef features_of"
+    assert identity in module.read_text()
+
+    def derive(body: str) -> None:
+        module.write_text(module.read_text().replace(identity, f"    return {body}\n\n\ndef features_of"))
+
+    derive('frame.assign(row_total=frame.select_dtypes("number").sum(axis=1))')
+    identity = (
+        '    return frame.assign(row_total=frame.select_dtypes("number").sum(axis=1))\n\n\ndef features_of'
+    )
+    run(["make", "repro"], root, project_env)
+    roles = (root / "data/columns.yaml").read_text()
+    assert re.search(r"^  row_total: feature .*added by derive in data/prepare.py", roles, re.MULTILINE), (
+        roles
+    )
+    run(["make", "score", "INPUT=data/prepared/test.csv", "OUTPUT=scored.csv"], root, project_env)
+    scored = (root / "scored.csv").read_text().splitlines()
+    assert "prediction" in scored[0] and "row_total" not in scored[0] and len(scored) > 20
+    derive(
+        'frame.assign(row_total=frame.select_dtypes("number").sum(axis=1), n_missing=frame.isna().sum(axis=1))'
+    )
+    stopped = run(["make", "repro"], root, project_env, ok=False)
+    assert stopped.returncode != 0 and "add 'n_missing' with a role" in stopped.stdout + stopped.stderr
+    with (root / "data/columns.yaml").open("a") as roles_file:
+        roles_file.write("  n_missing: constant\n")
+    again = run(["make", "repro"], root, project_env)
+    assert "Running stage 'train'" in again.stdout
+
+
 def test_shipped_classification_suite_is_what_the_profiler_writes(
     default_project, default_repro, project_env
 ):
