@@ -21,6 +21,7 @@ from ..errors import DataValidationError, SettingsError, shorten
 from .table import read
 
 MIN_LABELLED = 10
+ROLE_SAMPLE = 100  # rows derive runs on to learn its columns (checked_roles)
 
 
 def held_out(rows: int, test_size: float) -> int:
@@ -59,11 +60,13 @@ def with_features(frame, target: str):
 
 def checked_roles(params: dict[str, Any], frame) -> dict[str, str]:
     """The column roles (``paths.columns``), checked against ``frame``'s raw columns and the features
-    ``derive`` adds to them: one rule for profile, train, evaluate and fairness."""
+    ``derive`` adds to them: one rule for profile, train, evaluate and fairness. Derived on a few rows:
+    only the column names count here, and the model's pipeline derives the whole split anyway."""
     from . import roles as column_roles
 
     target = params["data"]["target"]
-    return column_roles.load(params, [c for c in with_features(frame, target).columns if c != target])
+    sample = with_features(frame.head(ROLE_SAMPLE), target)
+    return column_roles.load(params, [c for c in sample.columns if c != target])
 
 
 def prepare(frame, target: str, task: str, settings: dict[str, Any]):
