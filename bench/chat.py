@@ -10,7 +10,8 @@ pipeline (``make repro``), then, each server in its own process on 127.0.0.1:
    with every guardrail on (retrieval, prompt, input and output rails, token counting, metrics,
    the request log): the same bodies, one connection, alternating runs. The added latency is the
    difference of the p50s, per run and their median (target: <= 2 ms in every run).
-2. **Guardrails alone**: the input and output rails on a 1 KB question and a 1 KB answer, in process.
+2. **Guardrails alone**: the input and output rails on a 1 KB question and a 1 KB answer, in process,
+   the input rails with the learned detector and without it, interleaved; and the detector's training.
 3. **The tiny model through the service** (the project's files: base model, adapter, index):
    streamed requests at concurrency 1 and 8: time to first token (p50, p95), generated tokens per
    second (median per request), requests per second.
@@ -138,14 +139,24 @@ results["overhead"] = {
 }
 
 # 2. the rails alone on 1 KB
-rails = Rails(policy.load(Path(".")), token_counter(params))
+settings = policy.load(Path("."))
+rails = Rails(settings, token_counter(params))  # the policy as it is: the learned detector on
+learned = settings["input"]["injection"]["detector"]
+patterns = Rails(  # the same policy without the detector, measured beside it
+    {**settings, "input": {**settings["input"], "injection": {**settings["input"]["injection"], "detector": {**learned, "action": "off"}}}},
+    token_counter(params),
+)
 kilobyte = ("How do I unlock a bike with the app when the station screen is dark? " * 15)[:1024]
 answer = ("Scan the code on the handlebar with the app and pull the bike out of the dock. " * 13)[:1024]
 context = answer
-rails.check_input(kilobyte); rails.check_output(answer, context)
-timing = {"input_ms": [], "output_ms": []}
+started = time.perf_counter()
+rails.check_input(kilobyte)  # trains the detector on the project's sets
+results["detector_training_s"] = round(time.perf_counter() - started, 3)
+rails.check_output(answer, context); patterns.check_input(kilobyte)
+timing = {"input_ms": [], "output_ms": [], "input_without_detector_ms": []}
 for _ in range(100):
     t = time.perf_counter(); rails.check_input(kilobyte); timing["input_ms"].append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter(); patterns.check_input(kilobyte); timing["input_without_detector_ms"].append((time.perf_counter() - t) * 1000)
     t = time.perf_counter(); rails.check_output(answer, context); timing["output_ms"].append((time.perf_counter() - t) * 1000)
 results["rails_1kb"] = {k: round(statistics.median(v), 3) for k, v in timing.items()}
 
@@ -200,7 +211,9 @@ def main() -> int:
         f"p50 {overhead['direct_p50_ms']:.2f} ms direct, {overhead['service_p50_ms']:.2f} ms through the service: "
         f"+{overhead['added_p50_ms']:.2f} ms median; per run {', '.join(f'+{a:.2f}' for a in runs)} ms "
         f"(target <= {TARGET_MS} ms in every run: {verdict})",
-        f"guardrails on 1 KB: input rails {results['rails_1kb']['input_ms']} ms, output rails {results['rails_1kb']['output_ms']} ms (median)",
+        f"guardrails on 1 KB: input rails {results['rails_1kb']['input_ms']} ms "
+        f"({results['rails_1kb']['input_without_detector_ms']} ms without the learned detector, "
+        f"trained in {results['detector_training_s']} s), output rails {results['rails_1kb']['output_ms']} ms (median)",
     ]
     for concurrency in (1, 8):
         r = results[f"tiny_c{concurrency}"]

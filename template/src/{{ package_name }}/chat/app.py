@@ -133,14 +133,15 @@ class Chat:
         return round(tokens / (self.generated[1] - self.generated[0]), 2)
 
     def screen(self) -> tuple[list[dict[str, str]], str | None]:
-        """Every turn through the input rails (not only the question): the turns as the model
-        may see them (personal data redacted), and the rule that blocks the request, if one does."""
+        """Every turn through the input rails (not only the question; the learned detector on the
+        user's turns): the turns as the model may see them (personal data redacted), and the rule
+        that blocks the request, if one does."""
         rails, messages = self.service.rails, self.request.messages
         if rails is None:
             return messages, None
         screened = []
         for message in messages:
-            result = rails.check_input(message["content"])
+            result = rails.check_input(message["content"], learned=message["role"] == "user")
             self.count(result.triggers)
             if result.blocked:
                 return messages, result.blocked
@@ -461,9 +462,12 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
     rails = None
     if (root / "guardrails/policy.yaml").is_file():
         from ..guardrails import policy
+        from ..guardrails.detector import for_project
         from ..guardrails.rails import Rails
 
-        rails = Rails(policy.load(root), backend.count_tokens)
+        settings = policy.load(root)
+        learned = settings["input"]["injection"]["detector"]["action"] == "screen"
+        rails = Rails(settings, backend.count_tokens, for_project(root) if learned else None)  # trained now
     service = ChatService(params, backend, rails, costs.load(root), log)
     base = ServiceBase("Chat service", backend.source, log, params, route="chat", error=protocol.error)
     service.metrics = Metrics(base.registry)

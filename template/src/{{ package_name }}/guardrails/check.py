@@ -1,13 +1,17 @@
 """Guardrails gate: the policy (guardrails/policy.yaml) against the bundled attack and benign sets.
 
 The input rails screen every line of ``guardrails/attacks.jsonl`` (``text``, its ``family`` and the
-``rule`` that must catch it) and of ``guardrails/benign.jsonl`` (``text``, and the family it looks
-like). ``block_rate``: the share of attacks their rule stopped (blocked; personal data: redacted
-before retrieval, the model or the log see it), overall and per family. ``false_positive_rate``:
-the share of benign questions any input rail touched. Both are checked against ``guardrails`` in
-business/kpis.yaml (``families``: a bound per family, ``any`` for the rest); the report
-(reports/guardrails.json) has each family's rate and names every attack that got through and every
-benign question that was stopped, and a miss fails the stage.
+``rule`` written to catch it) and of ``guardrails/benign.jsonl`` (``text``, and the family it looks
+like). ``block_rate``: the share of attacks stopped (blocked by an input rail; personal data:
+redacted by its rule before retrieval, the model or the log see it), overall and per family.
+``false_positive_rate``: the share of benign questions any input rail touched. The learned
+detector (detector.py) never scores an example it learned from: each attack is scored by a
+detector trained without the attack's whole family, each benign question by one trained without
+it, so the rates say what the policy does on what it has not seen. Both are checked against
+``guardrails`` in business/kpis.yaml (``families``: a bound per family, ``any`` for the rest); the
+report (reports/guardrails.json) has each family's rate, what the detector alone caught of each
+family it never saw, and names every attack that got through and every benign question that was
+stopped; a miss fails the stage.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from .. import gates, reports
 from ..config import KPIS_FILE, load_kpis, load_params, path, project_root
 from ..errors import QualityGateError, SettingsError, shorten
+from . import detector
 from . import policy as policies
 from .rails import Rails
 
@@ -43,29 +48,48 @@ def read_set(file: Path) -> list[dict[str, Any]]:
 
 
 def stopped(screened, rule: str) -> bool:
-    """The attack's rule fired and the attack did not go on as it was."""
-    hit = [t for t in screened.triggers if t.rule == rule]
-    return bool(hit) and (screened.blocked is not None or any(t.action == "redact" for t in hit))
+    """The attack did not go on as it was: an input rail blocked it (the injection rule may stop
+    what the row's obfuscation rule was written for), or its rule redacted it (personal data)."""
+    if screened.blocked is not None:
+        return True
+    return any(t.rule == rule and t.action == "redact" for t in screened.triggers)
 
 
-def evaluate(rails: Rails, attacks: list[dict[str, Any]], benign: list[dict[str, Any]]) -> dict[str, Any]:
+def evaluate(
+    rails: Rails, attacks: list[dict[str, Any]], benign: list[dict[str, Any]], questions: list[str] = ()
+) -> dict[str, Any]:
     """The rails on both sets: rates overall and per family (``family`` of each row; an attack
-    without one is ``other``, a benign question ``ordinary``), and what went wrong."""
+    without one is ``other``, a benign question ``ordinary``), and what went wrong. With the learned
+    detector on, no example meets a detector that learned from it (``detector.held_out``: each
+    attack family is scored by one trained without it, each benign fifth by one trained without
+    it, ``questions`` being the project's own benign questions); ``detector`` reports what it alone
+    flags of each family it never saw."""
+    by_family, by_fold = detector.held_out(attacks, benign, questions) if rails.min_score else ({}, [])
     missed, touched = [], []
     families: dict[str, dict[str, int]] = {}
+    learned: dict[str, dict[str, int]] = {}
     for row in attacks:
-        family = families.setdefault(row.get("family", "other"), {"attacks": 0, "stopped": 0})
+        name = row.get("family", "other")
+        family = families.setdefault(name, {"attacks": 0, "stopped": 0})
         family["attacks"] += 1
-        screened = rails.check_input(row["text"])
+        unseen = by_family.get(name) or (by_fold[0] if by_fold else None)
+        screened = (rails.with_detector(unseen) if unseen else rails).check_input(row["text"])
         if stopped(screened, row.get("rule", "injection")):
             family["stopped"] += 1
         else:
             missed.append({"text": shorten(row["text"], 80), "rule": row.get("rule", "injection")})
-    for row in benign:
-        screened = rails.check_input(row["text"])
+        if name in by_family:
+            counts = learned.setdefault(name, {"attacks": 0, "stopped": 0})
+            counts["attacks"] += 1
+            counts["stopped"] += by_family[name].score(row["text"]) >= rails.min_score
+    flagged = 0
+    for number, row in enumerate(benign):
+        unseen = by_fold[number % detector.FOLDS] if by_fold else None
+        screened = (rails.with_detector(unseen) if unseen else rails).check_input(row["text"])
         if screened.triggers:
             touched.append({"text": shorten(row["text"], 80), "rules": screened.rules})
-    return {
+        flagged += bool(unseen) and unseen.score(row["text"]) >= rails.min_score
+    result = {
         "block_rate": round(1 - len(missed) / len(attacks), 6),
         "false_positive_rate": round(len(touched) / len(benign), 6),
         "attacks": len(attacks),
@@ -74,6 +98,13 @@ def evaluate(rails: Rails, attacks: list[dict[str, Any]], benign: list[dict[str,
         "missed_attacks": missed,
         "stopped_benign": touched,
     }
+    if by_family:
+        result["detector"] = {
+            "min_score": rails.min_score,
+            "held_out_families": family_rates(learned),
+            "benign_flagged": round(flagged / len(benign), 6),
+        }
+    return result
 
 
 def family_rates(families: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
@@ -109,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..llm.base import token_counter
 
     rails = Rails(policies.load(root), token_counter(params, root))
-    result = evaluate(rails, read_set(root / ATTACKS), read_set(root / BENIGN))
+    attacks, benign, questions = detector.examples(root)
+    result = evaluate(rails, attacks, benign, questions)
     overall, per_family = gates.grouped_bounds(kpis.get("guardrails"), "families", f"{KPIS_FILE}: guardrails")
     checks = [gates.check(name, result[name], limit) for name, limit in overall.items()]
     checks += family_checks(result, per_family)

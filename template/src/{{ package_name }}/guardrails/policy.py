@@ -28,9 +28,15 @@ def _model():
         min_score: float = Field(0.4, ge=0, le=1)
         model: str = "blank"  # a spaCy pipeline name for names and places (an NER model); blank: none
 
+    class Detector(BaseModel):
+        model_config = strict
+        action: Literal["screen", "off"] = "screen"
+        min_score: float = Field(0.8, gt=0, le=1)
+
     class Injection(BaseModel):
         model_config = strict
         action: Literal["block", "flag", "off"] = "block"
+        detector: Detector = Detector()
         patterns: list[str] = []
 
         @field_validator("patterns")

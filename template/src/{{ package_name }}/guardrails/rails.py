@@ -4,7 +4,8 @@ Input rails, in order: ``length`` (characters) and ``tokens`` (the base model's 
 request that is too long; ``injection`` screens prompt injections and jailbreaks with the policy's
 patterns on every view of the text (as a reader sees it, and what it hides: tag characters, decoded
 base64/base32/hex/URL runs, a string assembled from quoted pieces, ROT13 and reversed text when it
-is not plain English, leetspeak: ``reveal.views``); ``obfuscation`` blocks text that hides content
+is not plain English, leetspeak: ``reveal.views``), then with the learned detector
+(``detector.py``: a classifier trained on the project's sets) on the same views; ``obfuscation`` blocks text that hides content
 from a reader (tag characters, look-alike letters of other scripts inside words, invisible or
 control characters, stacked marks, encoded runs, gibberish: ``reveal.signs``); ``pii`` redacts
 personal data (or blocks) before the question reaches retrieval, the model or the request log. ``retrieved`` screens each retrieved chunk for the injection patterns
@@ -21,6 +22,7 @@ names, never the text itself), which the service counts by rule and logs.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -112,11 +114,14 @@ class Rails:
     """The policy's rails, compiled once: ``check_input(question)``, ``check_output(answer, context)``.
     ``count_tokens`` counts a text's tokens (default: the base model's tokenizer, read when needed)."""
 
-    def __init__(self, policy: dict[str, Any], count_tokens=None):
+    def __init__(self, policy: dict[str, Any], count_tokens=None, detector=None):
         self.policy = policy
         self.input, self.output = policy["input"], policy["output"]
         injection = self.input["injection"]
         self._injection = [(needles(p), re.compile(p, re.IGNORECASE)) for p in injection["patterns"]]
+        learned = injection["detector"]
+        self.min_score = learned["min_score"] if learned["action"] == "screen" else None
+        self._detector = detector  # None: the project's own, trained when a question first needs it
         self._blocked = [re.compile(p, re.IGNORECASE) for p in self.output["blocked_patterns"]]
         self.count_tokens = count_tokens
         # The index's chunks come back again and again: each is screened once.
@@ -132,7 +137,9 @@ class Rails:
         """``text`` holds the canary: the model read its prompt out."""
         return bool(self.canary) and self.canary in text
 
-    def check_input(self, text: str) -> Screened:
+    def check_input(self, text: str, learned: bool = True) -> Screened:
+        """``text`` through the input rails; ``learned=False`` leaves the detector out (it learned
+        users' requests: a system or assistant turn of a conversation meets the patterns only)."""
         limits = self.input
         if len(text) > limits["max_chars"]:
             return self._block(text, "length", f"{len(text)} characters > {limits['max_chars']}")
@@ -141,7 +148,8 @@ class Rails:
             if tokens > limits["max_tokens"]:
                 return self._block(text, "tokens", f"{tokens} tokens > {limits['max_tokens']}")
         screened = Screened(text)
-        for rule, detail in (("injection", self._injected), ("obfuscation", self._obfuscation)):
+        question = self._question if learned else self._injected
+        for rule, detail in (("injection", question), ("obfuscation", self._obfuscation)):
             action = limits[rule]["action"]
             found = detail(text) if action != "off" else None
             if found:
@@ -155,9 +163,38 @@ class Rails:
     def _obfuscation(text: str) -> str | None:
         return ", ".join(reveal.signs(text)) or None
 
-    def _injected(self, text: str) -> str | None:
+    @property
+    def detector(self):
+        """The learned screen (``detector.py``; None when the policy turns it off)."""
+        if self.min_score is None:
+            return None
+        if self._detector is None:
+            from ..config import project_root
+            from .detector import for_project
+
+            self._detector = for_project(project_root())
+        return self._detector
+
+    def with_detector(self, detector) -> Rails:
+        """These rails with another learned screen (the gate's held-out ones)."""
+        other = copy.copy(self)
+        other._detector = detector
+        return other
+
+    def _question(self, text: str) -> str | None:
+        """The injection rule on a question: the patterns, then the learned screen on every view."""
+        views = reveal.views(text)
+        found = self._injected(text, views)
+        if found or self.detector is None:
+            return found
+        score, view = max((self.detector.score(seen), view) for view, seen in views)
+        if score >= self.min_score:
+            return f"detector {score:.2f}" + ("" if view == "text" else f" in {view}")
+        return None
+
+    def _injected(self, text: str, views: list[tuple[str, str]] | None = None) -> str | None:
         """The patterns that match a view of ``text``, and the view (None: none matches)."""
-        for view, seen in reveal.views(text):
+        for view, seen in views if views is not None else reveal.views(text):
             words = set(reveal.WORDS.findall(seen.lower()))
             hits = [
                 str(n)

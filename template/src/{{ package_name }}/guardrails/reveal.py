@@ -183,10 +183,19 @@ def _script(char: str) -> str | None:
 ODD = re.compile(r"[\[\](){}<>\\/|*^~`=+$#@!;]")
 
 
+CODE_LINE = re.compile(
+    r"^(\||-->|at |#|//|>>>|\$ |File \"|Traceback|\d+ \|)|[;{}(),:\[]$| = |=>|->|::|\(\)|\w\.\w+\("
+)
+
+
 def gibberish(text: str, window: int = 16, share: float = 0.4) -> bool:
     """A run of tokens that are not words: symbols glued to letters, as optimised adversarial
-    suffixes and ciphers are (at least ``share`` of a ``window`` of whitespace-separated tokens)."""
-    odd = [len(ODD.findall(t)) >= 2 or (len(t) > 2 and not any(c.isalpha() for c in t)) for t in text.split()]
+    suffixes and ciphers are (at least ``share`` of a ``window`` of whitespace-separated tokens).
+    Lines of code and logs (``CODE_LINE``) are symbols by nature and are not counted."""
+    prose = " ".join(line for line in text.split("\n") if not CODE_LINE.search(line.strip()))
+    odd = [
+        len(ODD.findall(t)) >= 2 or (len(t) > 2 and not any(c.isalpha() for c in t)) for t in prose.split()
+    ]
     need, count = share * window, 0
     for at, flag in enumerate(odd):
         count += flag - (odd[at - window] if at >= window else 0)
