@@ -199,6 +199,15 @@ def git_identity(monkeypatch):
         monkeypatch.setenv(key, value)
 
 
+def table_rows(root: Path, env: dict[str, str], table: str = "data/prepared/test.parquet") -> list[dict]:
+    """The rows of a table a generated project wrote (its stages pass Parquet), read in the
+    project's own environment, as JSON records (missing values as None)."""
+    script = (
+        f"import sys, pandas as pd; sys.stdout.write(pd.read_parquet({table!r}).to_json(orient='records'))"
+    )
+    return json.loads(run(["uv", "run", "--frozen", "python", "-c", script], root, env).stdout)
+
+
 def run(
     cmd: list[str], cwd: Path, env: dict[str, str], ok: bool = True, **kwargs
 ) -> subprocess.CompletedProcess:

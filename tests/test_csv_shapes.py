@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from . import csv_shapes
-from .conftest import make_setup, registry, render, run
+from .conftest import make_setup, registry, render, run, table_rows
 from .test_serving import Service, http
 
 pytestmark = pytest.mark.slow
@@ -207,9 +207,7 @@ def test_promote_serve_score_qa_drift_and_fairness_with_no_edit(shape, project, 
     service = Service(project, project_env).wait()
     try:
         target, _, _ = csv_shapes.SHAPES[shape]
-        with (project / "data/prepared/test.csv").open() as handle:
-            raw = next(csv.DictReader(handle))  # a raw row: target, ID, index, date, notes and all
-        row = {k: _value(v) for k, v in raw.items()}
+        row = table_rows(project, project_env)[0]  # a raw row: target, ID, index, date, notes and all
         features = {
             k: v for k, v in row.items() if k not in ("Unnamed: 0", "customer id", "notes", "source", target)
         }
@@ -222,7 +220,7 @@ def test_promote_serve_score_qa_drift_and_fairness_with_no_edit(shape, project, 
     finally:
         service.stop()
     scored = run(
-        ["make", "score", "INPUT=data/raw/dataset.csv", "OUTPUT=reports/scores.csv"], project, project_env
+        ["make", "score", "INPUT=data/raw/dataset.parquet", "OUTPUT=reports/scores.csv"], project, project_env
     )
     assert "scored 1000 rows" in scored.stdout
     drift = run(["make", "drift"], project, project_env)
@@ -276,14 +274,3 @@ def test_a_corrupted_batch_fails_the_contract_and_says_how_to_accept_a_change(sh
     assert failed.returncode != 0
     assert f"expect_column_values_to_be_between on column '{column}'" in failed.stderr
     assert "make suite" in failed.stderr
-
-
-def _value(text: str):
-    """A CSV cell as the JSON a client would send: a number, a string, or null when empty."""
-    if text == "":
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() and "." not in text else number

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, files_of, git, make_setup, registry, render, run
+from .conftest import REPO_ROOT, files_of, git, make_setup, registry, render, run, table_rows
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +160,7 @@ def test_the_generated_tests_gate_fails_on_a_failing_test(default_project, proje
     assert "1 failed" in failed.stdout and "test_probe_gate" in failed.stdout
 
 
-def test_pipeline_writes_metrics_plots_and_gate_results(default_project, default_repro):
+def test_pipeline_writes_metrics_plots_and_gate_results(default_project, default_repro, project_env):
     root = default_project
     for stage in STAGES:
         assert f"Running stage '{stage}'" in default_repro.stdout
@@ -197,7 +197,7 @@ def test_pipeline_writes_metrics_plots_and_gate_results(default_project, default
     assert gate["model_sha256"] and gate["evidence"]["confidence"] == 0.95
     confusion = (root / "reports/plots/confusion.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted"
-    test_rows = len((root / "data/prepared/test.csv").read_text().splitlines()) - 1
+    test_rows = len(table_rows(root, project_env))
     assert len(confusion) - 1 == test_rows > 100
     roc = (root / "reports/plots/roc.csv").read_text().splitlines()
     assert roc[0] == "fpr,tpr" and roc[1] == "0.0,0.0" and roc[-1] == "1.0,1.0"
@@ -216,7 +216,7 @@ def test_passing_model_is_registered_as_challenger_with_lineage(default_project,
     first_commit = run(["git", "rev-list", "--max-parents=0", "HEAD"], root, project_env).stdout.strip()
     assert tags["git_commit"] == first_commit
     assert len(tags["dvc_lock_sha256"]) == 64
-    assert tags["train_data_sha256"] == sha256(root / "data/prepared/train.csv")
+    assert tags["train_data_sha256"] == sha256(root / "data/prepared/train.parquet")
     assert tags["quality_gate"] == "passed"
 
     # The registered model loads from the registry by alias and predicts.
@@ -224,7 +224,7 @@ def test_passing_model_is_registered_as_challenger_with_lineage(default_project,
         "import mlflow, pandas as pd\n"
         "mlflow.set_tracking_uri('sqlite:///mlflow.db')\n"
         "model = mlflow.pyfunc.load_model('models:/my-ml-project@challenger')\n"
-        "test = pd.read_csv('data/prepared/test.csv')\n"
+        "test = pd.read_parquet('data/prepared/test.parquet')\n"
         "print(sorted(set(model.predict(test.drop(columns=['target'])).tolist())))\n"
     )
     loaded = run(["uv", "run", "--frozen", "python", "-c", script], root, project_env)
@@ -288,7 +288,7 @@ def test_dvc_remote_shares_data_and_model_with_a_clone(
     # What CI runs (make pull), in the shared environment without syncing it to the clone, so the
     # clone does not replace the project's editable install.
     run(["make", "pull", "RUN=uv run --frozen --no-sync"], clone, project_env)
-    for output in ("models/model.joblib", "data/raw/dataset.csv", "data/prepared/train.csv"):
+    for output in ("models/model.joblib", "data/raw/dataset.parquet", "data/prepared/train.parquet"):
         assert sha256(clone / output) == sha256(root / output), output
     assert UP_TO_DATE in run([str(shared_venv / "bin/dvc"), "status"], clone, project_env).stdout
 
@@ -316,7 +316,7 @@ def test_a_feature_written_in_prepare_py_runs_through_repro_and_score(tmp_path, 
     assert re.search(r"^  row_total: feature .*added by derive in data/prepare.py", roles, re.MULTILINE), (
         roles
     )
-    run(["make", "score", "INPUT=data/prepared/test.csv", "OUTPUT=scored.csv"], root, project_env)
+    run(["make", "score", "INPUT=data/prepared/test.parquet", "OUTPUT=scored.csv"], root, project_env)
     scored = (root / "scored.csv").read_text().splitlines()
     assert "prediction" in scored[0] and "row_total" not in scored[0] and len(scored) > 20
     derive(
@@ -370,10 +370,24 @@ def corrupt(
     csv_file.write_text("\n".join(out) + "\n")
 
 
+CORRUPT = """
+import sys
+import pandas as pd
+table, column, bad, nulls, extra, rows = sys.argv[1:7]
+frame = pd.read_parquet(table)
+frame.loc[frame.index[: int(rows)], column] = float(bad)
+frame.loc[frame.index[int(rows) : 2 * int(rows)], nulls] = None
+frame[extra] = 1
+frame.to_parquet(table, index=False)
+"""
+
+
 def test_corrupted_raw_data_stops_the_pipeline_at_validation(default_project, default_repro, project_env):
     root = default_project
     before = registry(root), runs(root)
-    corrupt(root / "data/raw/dataset.csv", "mean_radius", "-5.5", nulls="target", extra="surprise")
+    # corrupt()'s change, in the collected table (Parquet): bad values, blank targets, a new column
+    corruption = ["data/raw/dataset.parquet", "mean_radius", "-5.5", "target", "surprise", "5"]
+    run(["uv", "run", "--frozen", "python", "-c", CORRUPT, *corruption], root, project_env)
     # Re-run the pipeline from the replaced raw file (a plain `dvc repro` would first restore the
     # collect stage's tracked output from the run cache).
     failed = dvc(root, project_env, "repro", "--downstream", "validate", ok=False)
@@ -395,7 +409,7 @@ def test_corrupted_raw_data_stops_the_pipeline_at_validation(default_project, de
     }
     assert (registry(root), runs(root)) == before, "nothing may be trained, logged or registered"
 
-    dvc(root, project_env, "checkout", "--force", "data/raw/dataset.csv")
+    dvc(root, project_env, "checkout", "--force", "data/raw/dataset.parquet")
     run(["git", "checkout", "--", "reports"], root, project_env)
     assert_clean(root, project_env)
 
@@ -477,7 +491,7 @@ def test_regression_project_from_a_csv_url(csv_project, project_env):
     assert read_json(root / "reports/gate.json")["passed"] is True
     residuals = (root / "reports/plots/residuals.csv").read_text().splitlines()
     assert residuals[0] == "actual,predicted,residual"
-    assert len(residuals) - 1 == len((root / "data/prepared/test.csv").read_text().splitlines()) - 1
+    assert len(residuals) - 1 == len(table_rows(root, project_env))
     state = registry(root)
     assert state["versions"] == [("diabetes-progression", 1)]
     assert state["aliases"] == {("diabetes-progression", "challenger"): 1}

@@ -10,7 +10,6 @@ and writes retrain=true for shifted ones. Every gate is shown failing as well as
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import UV, built_project, run
+from .conftest import UV, built_project, run, table_rows
 
 pytestmark = pytest.mark.slow
 
@@ -161,8 +160,9 @@ def test_the_services_prediction_log_feeds_the_drift_monitor_without_qa_traffic(
     only_qa = run(["make", "drift"], project, project_env, ok=False)
     assert only_qa.returncode != 0 and "no production data" in only_qa.stderr
     assert "rows of QA and load-test traffic" in only_qa.stdout
-    with (project / "data/prepared/test.csv").open() as handle:
-        rows = [{k: float(v) for k, v in row.items() if k != "target"} for row in csv.DictReader(handle)]
+    rows = [
+        {k: float(v) for k, v in row.items() if k != "target"} for row in table_rows(project, project_env)
+    ]
     request = urllib.request.Request(
         f"{service}/predict",
         data=json.dumps({"instances": rows[:60]}).encode(),
@@ -176,15 +176,13 @@ def test_the_services_prediction_log_feeds_the_drift_monitor_without_qa_traffic(
 
 
 # --------------------------------------------------------------------------------------------- drift
-def write_log(project: Path, scale: float) -> None:
-    """A prediction log (as the service writes it) of the held-out rows, features times ``scale``."""
+def write_log(project: Path, rows: list[dict], scale: float) -> None:
+    """A prediction log (as the service writes it) of the held-out ``rows``, features times ``scale``."""
     logs = project / "logs/predictions"
     for old in logs.glob("*.jsonl"):
         old.unlink()
     logs.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC)
-    with (project / "data/prepared/test.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
     lines = []
     for row in rows:
         inputs = {k: float(v) * scale for k, v in row.items() if k != "target"}
@@ -196,7 +194,7 @@ def test_drift_requests_retraining_only_for_shifted_inputs(project, project_env,
     output = tmp_path / "github_output"
     env = {**project_env, "GITHUB_OUTPUT": str(output)}
 
-    write_log(project, scale=1.0)
+    write_log(project, table_rows(project, project_env), scale=1.0)
     quiet = run(["make", "drift"], project, env)
     assert "no retraining needed" in quiet.stdout
     assert output.read_text().splitlines()[0] == "retrain=false"
@@ -205,7 +203,7 @@ def test_drift_requests_retraining_only_for_shifted_inputs(project, project_env,
 
     output.unlink()
     (project / "reports/drift.html").unlink()
-    write_log(project, scale=3.0)
+    write_log(project, table_rows(project, project_env), scale=3.0)
     loud = run(["make", "drift"], project, env)  # exit 0: the workflow branches on the output
     assert "RETRAIN" in loud.stdout
     assert output.read_text().splitlines()[0] == "retrain=true"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import RunningService, http, render, run
+from .conftest import RunningService, http, render, run, table_rows
 
 PKG = "my_ml_project"
 MODEL_NAME = "my-ml-project"
@@ -68,17 +68,20 @@ def service(project, project_env):
     service.stop()
 
 
-def held_out(root: Path) -> list[dict]:
-    with (root / "data/prepared/test.csv").open() as handle:
-        return [{k: float(v) for k, v in row.items() if k != "target"} for row in csv.DictReader(handle)]
+@pytest.fixture(scope="module")
+def held(project, project_env) -> list[dict]:
+    """The held-out rows as a client sends them (the target left out)."""
+    return [
+        {k: float(v) for k, v in row.items() if k != "target"} for row in table_rows(project, project_env)
+    ]
 
 
-def joblib_predictions(root: Path, env: dict, csv_file: str = "data/prepared/test.csv") -> dict:
+def joblib_predictions(root: Path, env: dict, table: str = "data/prepared/test.parquet") -> dict:
     """The model file's own predictions and probabilities for the held-out rows."""
     script = (
         "import json, joblib, pandas as pd\n"
         "model = joblib.load('models/model.joblib')\n"
-        f"rows = pd.read_csv({csv_file!r}).drop(columns=['target'])\n"
+        f"rows = pd.read_parquet({table!r}).drop(columns=['target'])\n"
         "print(json.dumps({'predictions': model.predict(rows).tolist(),"
         " 'probabilities': model.predict_proba(rows).tolist()}))\n"
     )
@@ -90,8 +93,8 @@ def expected(project, project_env):
     return joblib_predictions(project, project_env)
 
 
-def test_good_requests_predict_what_the_model_file_predicts(project, service, expected):
-    rows = held_out(project)
+def test_good_requests_predict_what_the_model_file_predicts(held, project, service, expected):
+    rows = held
     assert http(service.url + "/health") == (
         200,
         json.dumps({"status": "ok", "model": "models/model.joblib"}, separators=(",", ":")).encode(),
@@ -120,8 +123,8 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("case", [*MALFORMED, "not JSON", "NaN"])
-def test_malformed_requests_get_4xx_with_a_message_never_500(project, service, case):
-    row = held_out(project)[0]
+def test_malformed_requests_get_4xx_with_a_message_never_500(held, project, service, case):
+    row = held[0]
     if case == "not JSON":
         status, body = http(service.url + "/predict", b"{this is not json")
         message = "JSON"
@@ -143,9 +146,9 @@ def metric(text: str, name: str) -> float:
     return float(match.group(1))
 
 
-def test_metrics_count_requests_errors_latency_and_predictions(service, project):
+def test_metrics_count_requests_errors_latency_and_predictions(held, service, project):
     before = http(service.url + "/metrics")[1].decode()
-    row = held_out(project)[0]
+    row = held[0]
     assert service.predict({"instances": [row, row]})[0] == 200
     assert service.predict({"instances": []})[0] == 422
     status, body = http(service.url + "/metrics")
@@ -166,8 +169,8 @@ def test_metrics_count_requests_errors_latency_and_predictions(service, project)
     assert sum(float(count) for _, count in labels) == metric(text, "predicted_rows_total")
 
 
-def test_prediction_log_has_every_served_row(service, project):
-    rows = held_out(project)[:4]
+def test_prediction_log_has_every_served_row(held, service, project):
+    rows = held[:4]
     status, body = service.predict({"instances": rows})
     assert status == 200
     (log,) = (project / "logs/predictions").glob("*.jsonl")
@@ -238,7 +241,9 @@ def dockerfile_stages(root: Path) -> list[list[tuple[str, str]]]:
     return stages
 
 
-def test_image_recipe_serves_the_packaged_model_without_docker(project, project_env, expected, tmp_path):
+def test_image_recipe_serves_the_packaged_model_without_docker(
+    held, project, project_env, expected, tmp_path
+):
     """No docker daemon here: the Dockerfile's own RUN, COPY and ENV lines replayed on the host, with
     its absolute paths (/venv, /app) moved under a temporary folder. The environment holds only the
     `serve` group and the service starts from the packaged model, as in the image."""
@@ -289,7 +294,7 @@ def test_image_recipe_serves_the_packaged_model_without_docker(project, project_
     try:
         service.wait()
         assert "models/model.joblib" in json.loads(http(service.url + "/health")[1])["model"]
-        status, body = service.predict({"instances": held_out(project)})
+        status, body = service.predict({"instances": held})
         assert status == 200 and body["predictions"] == expected["predictions"]
         assert service.predict({"instances": [{"colour": 1}]})[0] == 422
     finally:
@@ -307,11 +312,11 @@ def registry_env(project: Path, tmp: Path, alias: str) -> dict[str, str]:
     }
 
 
-def test_service_serves_the_registry_model_by_alias(project, project_env, expected, tmp_path):
+def test_service_serves_the_registry_model_by_alias(held, project, project_env, expected, tmp_path):
     service = Service(project, project_env, **registry_env(project, tmp_path, "challenger")).wait(120)
     try:
         assert json.loads(http(service.url + "/health")[1])["model"] == f"models:/{MODEL_NAME}@challenger"
-        rows = held_out(project)
+        rows = held
         status, body = service.predict({"instances": rows})
         assert status == 200 and body["predictions"] == expected["predictions"]
         assert service.predict({"instances": [{"colour": 1}]})[0] == 422

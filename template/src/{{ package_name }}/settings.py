@@ -64,6 +64,10 @@ def _models():
         requests: int = Field(400, gt=0)
         concurrency: int = Field(4, gt=0)
 
+    class Drift(BaseModel):
+        model_config = strict
+        sample_rows: int = Field(100_000, ge=1_000)  # each side of make drift, at most (seeded)
+
     class Params(BaseModel):
         model_config = strict
         task: Literal["classification", "regression"]
@@ -74,6 +78,7 @@ def _models():
         paths: dict[str, str]
         serving: Serving = Serving()
         loadtest: LoadTest = LoadTest()
+        drift: Drift = Drift()
 
     # The llmops profile's params.yaml (``profile: llmops``): the shared sections plus its own.
     class TextData(BaseModel):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import load_params, path, project_root
+from .table import write
 
 SAMPLES = {
     "breast_cancer": "load_breast_cancer",
@@ -60,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     params, root = load_params(), project_root()
     frame = collect(params["data"], root, params)
     out = path(params, "raw")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    write(frame, out)
     print(f"collected {len(frame)} rows x {frame.shape[1]} columns -> {out.relative_to(root)}")
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import load_params, path
 from ..errors import DataValidationError, SettingsError, shorten
-from .table import read
+from .table import read, write
 
 MIN_LABELLED = 10
 ROLE_SAMPLE = 100  # rows derive runs on to learn its columns (checked_roles)
@@ -103,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         read(path(params, "raw"), params), params["data"]["target"], params["task"], params["prepare"]
     )
     for key, frame in (("train", train), ("test", test)):
-        out = path(params, key)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(out, index=False)
+        write(frame, path(params, key))
     note = f"; {unlabelled} rows without a target left out" if unlabelled else ""
     print(f"prepared {len(train)} train / {len(test)} test rows{note}")
     return 0

@@ -1,6 +1,6 @@
-"""Deployment: batch-score a CSV file with the served model.
+"""Deployment: batch-score a CSV or Parquet file with the served model.
 
-``score --input IN.csv --output OUT.csv`` loads the model the service would load (``model.py``:
+``score --input IN.csv --output OUT.csv`` (either may be ``.parquet``) loads the model the service would load (``model.py``:
 ``MODEL_URI``, ``MODEL_DIR`` or the pipeline's model), drops the target column if the file has it,
 accepts the raw data's other columns the model does not use (IDs, dates, free text: they are kept
 in the output, not scored), checks the columns against the model's input signature (a missing or unknown column, or text in a
@@ -44,11 +44,11 @@ def check_columns(frame, served: model_module.ServedModel) -> None:
 
 def score(source: Path, target: Path, params: dict[str, Any] | None = None, served=None):
     """Score ``source`` into ``target``; returns the scored frame."""
-    import pandas as pd
+    from ..data.table import read_table, write
 
     params = params if params is not None else load_params()
     served = served if served is not None else model_module.load(params)
-    frame = pd.read_csv(source)
+    frame = read_table(source)
     frame = frame.drop(columns=[params["data"]["target"]], errors="ignore")
     check_columns(frame, served)
     features = frame.reindex(columns=served.inputs)  # a raw column the file lacks is missing
@@ -64,9 +64,7 @@ def score(source: Path, target: Path, params: dict[str, Any] | None = None, serv
     if probabilities is not None:
         for index, label in enumerate(served.classes):
             scored[f"probability_{label}"] = [row[index] for row in probabilities]
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scored.to_csv(target, index=False)
+    write(scored, target)
     return scored
 
 
@@ -74,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
     options = parser(__doc__, "score")
-    options.add_argument("--input", required=True, type=Path, help="CSV file with the model's input columns")
-    options.add_argument("--output", required=True, type=Path, help="CSV file to write (input + prediction)")
+    options.add_argument(
+        "--input", required=True, type=Path, help="CSV or Parquet file with the model's input columns"
+    )
+    options.add_argument(
+        "--output", required=True, type=Path, help="CSV or Parquet file to write (input + prediction)"
+    )
     args = options.parse_args(argv)
     if not args.input.is_file():
         raise GateError(f"no input file {args.input}")

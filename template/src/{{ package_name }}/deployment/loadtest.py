@@ -18,9 +18,9 @@ from ..serving.loadtest import Client, percentile  # noqa: F401  (QA and the tes
 
 def held_out_rows(params: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
     """Rows of the held-out file (``paths.test``) as JSON-ready dicts, without the target column."""
-    import pandas as pd
+    from ..data.table import read_table
 
-    frame = pd.read_csv(path(params, "test"), nrows=limit)
+    frame = read_table(path(params, "test"), nrows=limit)
     frame = frame.drop(columns=[params["data"]["target"]], errors="ignore")
     return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 

@@ -128,8 +128,7 @@ def check_fairness(params: dict[str, Any], kpis: dict[str, Any]) -> tuple[dict, 
 def check_batch(params: dict[str, Any], online: list | None) -> dict[str, Any]:
     """Score the held-out file with the batch scorer (the ``score`` command): every row gets a
     prediction, and the rows sent online get the service's predictions."""
-    import pandas as pd
-
+    from ..data.table import read_table
     from .batch import score
 
     source = path(params, "test")
@@ -138,7 +137,7 @@ def check_batch(params: dict[str, Any], online: list | None) -> dict[str, Any]:
             scored = score(source, Path(scratch) / "scores.csv", params)
     except (GateError, OSError, ValueError) as error:
         return _check("batch scoring", False, f"{type(error).__name__}: {error}")
-    rows = len(pd.read_csv(source))
+    rows = len(read_table(source))
     ok = len(scored) == rows and scored["prediction"].notna().all()
     detail = f"{len(scored)} of {rows} held-out rows scored"
     if ok and online:
