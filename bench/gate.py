@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import Bench, machine, package_name  # noqa: E402
+from run import Bench, machine, package_name, publish  # noqa: E402
 
 MEASURE = """
 import json, statistics, sys, time
@@ -111,11 +111,7 @@ def main() -> int:
             f"| {rows} ({found['held_out']}) | {found['thresholds_alone']} of {found['of']} | "
             f"{found['intervals_only']} of {found['of']} | {found['gate']} of {found['of']} |"
         )
-    print("\n".join(lines))
-    print(f"machine: {info}")
-    if args.out:
-        args.out.write_text(json.dumps({"results": results, "machine": info}, indent=2) + "\n")
-    return 0
+    return publish(lines, results, info, args.out)
 
 
 if __name__ == "__main__":

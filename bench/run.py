@@ -282,6 +282,15 @@ def package_name(project: Path) -> str:
     return match.group(1)
 
 
+def publish(lines: list[str], results: dict, info: dict[str, str], out: Path | None) -> int:
+    """Print a benchmark's table and machine, and write both as JSON to ``out`` when given."""
+    print("\n".join(lines))
+    print(f"machine: {info}")
+    if out:
+        out.write_text(json.dumps({"results": results, "machine": info}, indent=2) + "\n")
+    return 0
+
+
 def machine(project: Path | None) -> dict[str, str]:
     info = {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),

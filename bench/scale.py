@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import BIN, REPO, Bench, machine, package_name  # noqa: E402
+from run import BIN, OUTPUTS, REPO, Bench, machine, package_name, publish  # noqa: E402
 
 STAGES = ("collect", "profile", "validate", "prepare", "train", "evaluate")
 
@@ -104,15 +104,7 @@ print(r2_score(test["price"], predicted), mean_absolute_error(test["price"], pre
 
 class Scale(Bench):
     outputs = (
-        "data/raw",
-        "data/prepared",
-        "models",
-        "reports",
-        "dvc.lock",
-        ".dvc/cache",
-        ".dvc/tmp",
-        "mlruns",
-        "mlflow.db",
+        *OUTPUTS,
         "logs",
         "data/columns.yaml",  # profiled again for each size: a contract of 100,000 rows is too
         "data/expectations",  # narrow for a million (validate rightly fails on a larger price)
@@ -219,11 +211,7 @@ def main() -> int:
             f"{found['drift']['every_row']['s']} s, {found['drift']['every_row']['peak_mb']} MB "
             f"({found['drift']['largest_score_difference']}) | {stages} |"
         )
-    print("\n".join(lines))
-    print(f"machine: {info}")
-    if args.out:
-        args.out.write_text(json.dumps({"results": results, "machine": info}, indent=2) + "\n")
-    return 0
+    return publish(lines, results, info, args.out)
 
 
 if __name__ == "__main__":
