@@ -224,7 +224,7 @@ def test_passing_model_is_registered_as_challenger_with_lineage(default_project,
         "import mlflow, pandas as pd\n"
         "mlflow.set_tracking_uri('sqlite:///mlflow.db')\n"
         "model = mlflow.pyfunc.load_model('models:/my-ml-project@challenger')\n"
-        "test = pd.read_parquet('data/prepared/test.parquet')\n"
+        "test = pd.read_parquet('data/prepared/test.parquet', use_threads=False)\n"
         "print(sorted(set(model.predict(test.drop(columns=['target'])).tolist())))\n"
     )
     loaded = run(["uv", "run", "--frozen", "python", "-c", script], root, project_env)
@@ -374,7 +374,7 @@ CORRUPT = """
 import sys
 import pandas as pd
 table, column, bad, nulls, extra, rows = sys.argv[1:7]
-frame = pd.read_parquet(table)
+frame = pd.read_parquet(table, use_threads=False)
 frame.loc[frame.index[: int(rows)], column] = float(bad)
 frame.loc[frame.index[int(rows) : 2 * int(rows)], nulls] = None
 frame[extra] = 1

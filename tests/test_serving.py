@@ -81,7 +81,7 @@ def joblib_predictions(root: Path, env: dict, table: str = "data/prepared/test.p
     script = (
         "import json, joblib, pandas as pd\n"
         "model = joblib.load('models/model.joblib')\n"
-        f"rows = pd.read_parquet({table!r}).drop(columns=['target'])\n"
+        f"rows = pd.read_parquet({table!r}, use_threads=False).drop(columns=['target'])\n"
         "print(json.dumps({'predictions': model.predict(rows).tolist(),"
         " 'probabilities': model.predict_proba(rows).tolist()}))\n"
     )

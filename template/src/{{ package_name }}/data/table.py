@@ -46,7 +46,10 @@ def read_table(file, usecols: list[str] | None = None, nrows: int | None = None)
     import pandas as pd
 
     if parquet(file):
-        frame = pd.read_parquet(file, columns=usecols)
+        # One thread: with pyarrow's thread pool, about one process in three that read Parquet
+        # through pandas aborted at exit ("terminate called without an active exception", pyarrow
+        # 25, pandas 2.3), after its work was done; a stage that aborts fails under DVC.
+        frame = pd.read_parquet(file, columns=usecols, use_threads=False)
         return frame.head(nrows) if nrows is not None else frame
     return pd.read_csv(file, usecols=usecols, nrows=nrows)
 
