@@ -202,9 +202,8 @@ def git_identity(monkeypatch):
 def table_rows(root: Path, env: dict[str, str], table: str = "data/prepared/test.parquet") -> list[dict]:
     """The rows of a table a generated project wrote (its stages pass Parquet), read in the
     project's own environment, as JSON records (missing values as None)."""
-    script = (
-        f"import sys, pandas as pd; sys.stdout.write(pd.read_parquet({table!r}, use_threads=False).to_json(orient='records'))"
-    )
+    read = f"pd.read_parquet({table!r}, use_threads=False)"
+    script = f"import sys, pandas as pd; sys.stdout.write({read}.to_json(orient='records'))"
     return json.loads(run(["uv", "run", "--frozen", "python", "-c", script], root, env).stdout)
 
 
