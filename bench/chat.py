@@ -141,11 +141,7 @@ results["overhead"] = {
 # 2. the rails alone on 1 KB
 settings = policy.load(Path("."))
 rails = Rails(settings, token_counter(params))  # the policy as it is: the learned detector on
-learned = settings["input"]["injection"]["detector"]
-patterns = Rails(  # the same policy without the detector, measured beside it
-    {**settings, "input": {**settings["input"], "injection": {**settings["input"]["injection"], "detector": {**learned, "action": "off"}}}},
-    token_counter(params),
-)
+patterns = rails.patterns_only()  # the same policy without the detector, measured beside it
 kilobyte = ("How do I unlock a bike with the app when the station screen is dark? " * 15)[:1024]
 answer = ("Scan the code on the handlebar with the app and pull the bike out of the dock. " * 13)[:1024]
 context = answer

@@ -694,8 +694,7 @@ from my_ml_project.guardrails.rails import Rails
 
 settings = policy.load(Path("."))
 rails = Rails(settings)  # the project's rails: patterns, then the detector learned from its sets
-patterns = Rails({**settings, "input": {**settings["input"], "injection": {
-    **settings["input"]["injection"], "detector": {"action": "off", "min_score": 1.0}}}})
+patterns = rails.patterns_only()
 total, stopped, alone, rules = Counter(), Counter(), Counter(), Counter()
 for line in open(sys.argv[1], encoding="utf-8"):
     row = json.loads(line)

@@ -16,7 +16,6 @@ its fifth of the benign set (``held_out``). Those are the rates the gate holds t
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import re
@@ -102,23 +101,17 @@ def learned(attacks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def examples(root: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """The sets' attacks and benign questions, and the instructions of the project's pairs."""
     from ..config import load_params, path
+    from ..corpus.collect import read_jsonl
     from ..errors import SettingsError
     from .check import ATTACKS, BENIGN, read_set
 
     attacks, benign = read_set(root / ATTACKS), read_set(root / BENIGN)
-    questions: list[str] = []
     try:
         pairs = path(load_params(root), "pairs", root)
     except (SettingsError, KeyError):  # no pairs, or settings that the stages report
         pairs = None
-    if pairs is not None and pairs.is_file():
-        for line in pairs.read_text(encoding="utf-8").splitlines():
-            try:
-                instruction = json.loads(line).get("instruction") if line.strip() else None
-            except ValueError:
-                continue  # the data contract names a broken line; the detector skips it
-            if isinstance(instruction, str) and instruction.strip():
-                questions.append(instruction)
+    rows = read_jsonl(pairs) if pairs is not None and pairs.is_file() else []  # collected: checked
+    questions = [row["instruction"] for row in rows if str(row.get("instruction") or "").strip()]
     return attacks, benign, questions
 
 
@@ -127,11 +120,12 @@ def for_project(root: Path) -> Detector:
     for the same examples)."""
     attacks, benign, questions = examples(root)
     texts = [row["text"] for row in learned(attacks)], [row["text"] for row in benign] + questions
-    return _trained(hashlib.sha256(json.dumps(texts).encode()).hexdigest(), json.dumps(texts))
+    return _trained(json.dumps(texts))
 
 
 @functools.lru_cache(maxsize=8)
-def _trained(digest: str, texts: str) -> Detector:
+def _trained(texts: str) -> Detector:
+    """A detector per distinct set of examples (the JSON of both lists is the cache's key)."""
     attacks, benign = json.loads(texts)
     return Detector(attacks, benign)
 

@@ -181,6 +181,12 @@ class Rails:
         other._detector = detector
         return other
 
+    def patterns_only(self) -> Rails:
+        """These rails without the learned screen, as ``detector.action: off`` makes them."""
+        other = copy.copy(self)
+        other.min_score, other._detector = None, None
+        return other
+
     def _question(self, text: str) -> str | None:
         """The injection rule on a question: the patterns, then the learned screen on every view."""
         views = reveal.views(text)
