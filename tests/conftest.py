@@ -202,8 +202,8 @@ def git_identity(monkeypatch):
 def table_rows(root: Path, env: dict[str, str], table: str = "data/prepared/test.parquet") -> list[dict]:
     """The rows of a table a generated project wrote (its stages pass Parquet), read in the
     project's own environment, as JSON records (missing values as None)."""
-    read = f"pd.read_parquet({table!r}, use_threads=False)"
-    script = f"import sys, pandas as pd; sys.stdout.write({read}.to_json(orient='records'))"
+    read = f"pq.read_table({table!r}, use_threads=False).to_pandas(use_threads=False)"  # see data/table.py
+    script = f"import sys, pyarrow.parquet as pq; sys.stdout.write({read}.to_json(orient='records'))"
     return json.loads(run(["uv", "run", "--frozen", "python", "-c", script], root, env).stdout)
 
 

@@ -221,10 +221,10 @@ def test_passing_model_is_registered_as_challenger_with_lineage(default_project,
 
     # The registered model loads from the registry by alias and predicts.
     script = (
-        "import mlflow, pandas as pd\n"
+        "import mlflow, pyarrow.parquet as pq\n"
         "mlflow.set_tracking_uri('sqlite:///mlflow.db')\n"
         "model = mlflow.pyfunc.load_model('models:/my-ml-project@challenger')\n"
-        "test = pd.read_parquet('data/prepared/test.parquet', use_threads=False)\n"
+        "test = pq.read_table('data/prepared/test.parquet', use_threads=False).to_pandas(use_threads=False)\n"
         "print(sorted(set(model.predict(test.drop(columns=['target'])).tolist())))\n"
     )
     loaded = run(["uv", "run", "--frozen", "python", "-c", script], root, project_env)
@@ -372,9 +372,9 @@ def corrupt(
 
 CORRUPT = """
 import sys
-import pandas as pd
+import pyarrow.parquet as pq
 table, column, bad, nulls, extra, rows = sys.argv[1:7]
-frame = pd.read_parquet(table, use_threads=False)
+frame = pq.read_table(table, use_threads=False).to_pandas(use_threads=False)
 frame.loc[frame.index[: int(rows)], column] = float(bad)
 frame.loc[frame.index[int(rows) : 2 * int(rows)], nulls] = None
 frame[extra] = 1

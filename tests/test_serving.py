@@ -79,9 +79,9 @@ def held(project, project_env) -> list[dict]:
 def joblib_predictions(root: Path, env: dict, table: str = "data/prepared/test.parquet") -> dict:
     """The model file's own predictions and probabilities for the held-out rows."""
     script = (
-        "import json, joblib, pandas as pd\n"
+        "import json, joblib, pyarrow.parquet as pq\n"
         "model = joblib.load('models/model.joblib')\n"
-        f"rows = pd.read_parquet({table!r}, use_threads=False).drop(columns=['target'])\n"
+        f"rows = pq.read_table({table!r}, use_threads=False).to_pandas(use_threads=False).drop(columns=['target'])\n"
         "print(json.dumps({'predictions': model.predict(rows).tolist(),"
         " 'probabilities': model.predict_proba(rows).tolist()}))\n"
     )

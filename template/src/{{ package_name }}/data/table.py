@@ -46,10 +46,13 @@ def read_table(file, usecols: list[str] | None = None, nrows: int | None = None)
     import pandas as pd
 
     if parquet(file):
-        # One thread: with pyarrow's thread pool, about one process in three that read Parquet
-        # through pandas aborted at exit ("terminate called without an active exception", pyarrow
-        # 25, pandas 2.3), after its work was done; a stage that aborts fails under DVC.
-        frame = pd.read_parquet(file, columns=usecols, use_threads=False)
+        # One thread, reading and converting: with pyarrow's thread pool, about one process in
+        # three that read Parquet through pandas aborted at exit ("terminate called without an
+        # active exception", pyarrow 25, pandas 2.3), after its work was done; a stage that aborts
+        # fails under DVC. pandas' read_parquet converts with threads whatever it is told.
+        import pyarrow.parquet as pq
+
+        frame = pq.read_table(file, columns=usecols, use_threads=False).to_pandas(use_threads=False)
         return frame.head(nrows) if nrows is not None else frame
     return pd.read_csv(file, usecols=usecols, nrows=nrows)
 
