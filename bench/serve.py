@@ -17,7 +17,6 @@ Standard library only; the project brings its own environment.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import http.client
 import json
@@ -169,9 +168,15 @@ def load(port: int, route: str, bodies: list[bytes], requests: int, concurrency:
     }
 
 
-def held_out_rows(root: Path, target: str = "target") -> list[dict]:
-    with (root / "data/prepared/test.csv").open() as handle:
-        return [{k: float(v) for k, v in row.items() if k != target} for row in csv.DictReader(handle)]
+def held_out_rows(root: Path, env: dict[str, str], target: str = "target") -> list[dict]:
+    """The held-out split's rows without the target, read in the project's environment (the split
+    is Parquet; this process has the standard library only)."""
+    script = (
+        "import json, pyarrow.parquet as pq; "
+        f"rows = pq.read_table('data/prepared/test.parquet', use_threads=False).to_pylist(); "
+        f"print(json.dumps([{{k: float(v) for k, v in r.items() if k != {target!r}}} for r in rows]))"
+    )
+    return json.loads(sh(["uv", "run", "--frozen", "python", "-c", script], root, env))
 
 
 def agree(ours_port: int, mlflow_port: int, rows: list[dict]) -> bool:
@@ -253,7 +258,7 @@ def main() -> int:
         for server in servers:
             server.start()
             print(f"{server.name} answered after {server.start_s:.1f} s", flush=True)
-        rows = held_out_rows(root)
+        rows = held_out_rows(root, env)
         bodies = {
             "ours": ("/predict", [json.dumps({"instances": [row]}).encode() for row in rows]),
             "bare": ("/predict", [json.dumps({"instances": [row]}).encode() for row in rows]),

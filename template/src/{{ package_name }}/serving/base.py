@@ -19,9 +19,10 @@ route is still declared to FastAPI, so ``/docs`` shows its schema and it behaves
 """
 
 import contextvars
+import itertools
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 from .log import TRAFFIC_HEADER
@@ -36,10 +37,20 @@ REQUEST_ID_HEADER = "x-request-id"  # where OpenAI's clients read a request's id
 _REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 
+def new_request_id() -> str:
+    """32 hex digits: this process's random prefix and a counter. Unique without a system call per
+    request, as ``uuid4`` makes (a child process draws its own prefix); not a secret."""
+    return f"{_ID_PREFIX[0]}{next(_ID_COUNTER):016x}"
+
+
+_ID_PREFIX, _ID_COUNTER = [os.urandom(8).hex()], itertools.count()
+os.register_at_fork(after_in_child=lambda: _ID_PREFIX.__setitem__(0, os.urandom(8).hex()))
+
+
 def request_id() -> str:
     """The id of the request being answered (a route's handler may log it): the service sends it
     back in the ``x-request-id`` header of every answer, a refusal's too."""
-    return _REQUEST_ID.get() or uuid.uuid4().hex
+    return _REQUEST_ID.get() or new_request_id()
 
 
 class Refused(Exception):
@@ -136,7 +147,7 @@ class ServiceBase:
                 kinds = {404: "not_found", 405: "method_not_allowed"}
                 detail = f"{request.method} {request.url.path}: {exc.detail}"
                 body = error(kinds.get(exc.status_code, "http_error"), exc.status_code, detail)
-                headers = {**(exc.headers or {}), REQUEST_ID_HEADER: uuid.uuid4().hex}
+                headers = {**(exc.headers or {}), REQUEST_ID_HEADER: new_request_id()}
                 return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
         @app.get("/health")
@@ -162,7 +173,7 @@ class ServiceBase:
             declared = request.headers.get("content-length", "")
             body = None if declared.isdigit() and int(declared) > self.max_body else await request.body()
             traffic = request.headers.get(TRAFFIC_HEADER)
-            ident = uuid.uuid4().hex
+            ident = new_request_id()
             status, payload = await self._answer(handle, threaded, body, traffic, start, ident)
             headers = {REQUEST_ID_HEADER: ident}
             if isinstance(payload, Stream):
@@ -202,7 +213,7 @@ class ServiceBase:
                 if not message.get("more_body"):
                     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                     break
-        ident = uuid.uuid4().hex
+        ident = new_request_id()
         status, payload = await self._answer(handle, threaded, body, traffic, start, ident)
         tagged = (REQUEST_ID_HEADER.encode(), ident.encode())
         if isinstance(payload, Stream):
