@@ -80,6 +80,17 @@ def expected_files(answers: dict, pkg: str = "my_ml_project") -> set[str]:
         files.add("LICENSE")
     if answers.get("data_source", "sample") == "sample":
         files.add("data/expectations/raw.json")  # a CSV's contract is profiled on the first run
+    if answers.get("engine") == "dask":
+        files |= {
+            name.format(pkg=pkg)
+            for name in (
+                "src/{pkg}/cluster/README.md",
+                "src/{pkg}/cluster/__init__.py",
+                "src/{pkg}/cluster/client.py",
+                "src/{pkg}/cluster/stages.py",
+                "tests/test_cluster.py",
+            )
+        }
     return files
 
 
@@ -111,6 +122,7 @@ COMBINATIONS = (
         )
     ]
     + [{"ml_task": "regression", "data_source": "sample", "license": "MIT", "python_version": "3.12"}]
+    + [{"ml_task": "regression", "data_source": "csv", "license": "MIT", "engine": "dask"}]
 )
 
 
@@ -141,6 +153,7 @@ def answer(answers: dict, key: str):
         "data_source": "sample",
         "license": "MIT",
         "python_version": "3.11",
+        "engine": "local",
     }
     return answers.get(key, defaults.get(key))
 
@@ -213,9 +226,20 @@ def test_params_follow_task_source_and_target(rendered):
     if task == "classification":  # which class f1, precision, recall and roc_auc are about
         expected["positive_class"] = None
     assert params["data"] == expected
-    assert (
-        params["train"]["estimator"] == {"classification": "logistic_regression", "regression": "ridge"}[task]
-    )
+    if answer(answers, "engine") == "dask":  # the estimator that trains on the cluster, and its engine
+        assert params["train"]["estimator"] == "lightgbm" and params["engine"]["name"] == "dask"
+        dependencies = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+        assert {"dask", "lightgbm"} <= {re.split(r"[\[<>=]", d)[0] for d in dependencies}
+        assert (
+            "src/my_ml_project/cluster"
+            in yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["train"]["deps"]
+        )
+    else:
+        assert "engine" not in params
+        assert (
+            params["train"]["estimator"]
+            == {"classification": "logistic_regression", "regression": "ridge"}[task]
+        )
     assert params["tracking"] == {
         "uri": "sqlite:///mlflow.db",
         "experiment": "my-ml-project",

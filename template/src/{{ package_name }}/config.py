@@ -79,3 +79,8 @@ def load_kpis(root: Path | None = None) -> dict[str, Any]:
 def path(params: dict[str, Any], key: str, root: Path | None = None) -> Path:
     """Absolute path of ``params['paths'][key]``, resolved against the project root."""
     return (root or project_root()) / params["paths"][key]
+
+
+def on_cluster(params: dict[str, Any]) -> bool:
+    """Whether collect, prepare and train run on a Dask cluster (``engine.name: dask``, cluster/)."""
+    return (params.get("engine") or {}).get("name", "local") == "dask"

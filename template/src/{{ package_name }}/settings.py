@@ -68,6 +68,15 @@ def _models():
         model_config = strict
         sample_rows: int = Field(100_000, ge=1_000)  # each side of make drift, at most (seeded)
 
+    class Engine(BaseModel):  # defaults: cluster/client.py
+        model_config = strict
+        name: Literal["local", "dask"] = "local"
+        scheduler: str = Field("local", min_length=1)  # local, or a scheduler's address
+        workers: int = Field(2, ge=1)
+        threads_per_worker: int = Field(1, ge=1)
+        memory_limit: str | int = "auto"
+        sample_rows: int = Field(100_000, ge=100)  # rows the preprocessing is fitted on
+
     class Params(BaseModel):
         model_config = strict
         task: Literal["classification", "regression"]
@@ -79,6 +88,7 @@ def _models():
         serving: Serving = Serving()
         loadtest: LoadTest = LoadTest()
         drift: Drift = Drift()
+        engine: Engine = Engine()
 
     # The llmops profile's params.yaml (``profile: llmops``): the shared sections plus its own.
     class TextData(BaseModel):

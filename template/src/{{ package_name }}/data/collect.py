@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..config import load_params, path, project_root
+from ..config import load_params, on_cluster, path, project_root
 from .table import write
 
 SAMPLES = {
@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser(__doc__, "collect").parse_args(argv)
     params, root = load_params(), project_root()
+    if on_cluster(params) and params["data"]["source"] == "csv":
+        from ..cluster import stages
+
+        print(stages.collect(params))
+        return 0
     frame = collect(params["data"], root, params)
     out = path(params, "raw")
     write(frame, out)

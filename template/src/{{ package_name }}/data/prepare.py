@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import load_params, path
+from ..config import load_params, on_cluster, path
 from ..errors import DataValidationError, SettingsError, shorten
 from .table import read, write
 
@@ -43,10 +43,12 @@ def features_of(rows):
     return derive(rows)
 
 
-def with_features(frame, target: str):
-    """``frame`` with ``derive``'s columns, which never sees the target (a client does not send it)."""
+def with_features(frame, target: str, adds=None):
+    """``frame`` with ``derive``'s columns, which never sees the target (a client does not send it).
+    ``adds``: the function that adds them (default: ``derive`` as this module has it now; the
+    cluster's workers get the one the stage saw)."""
     rows = frame.drop(columns=[target], errors="ignore")
-    out = derive(rows)
+    out = (adds or derive)(rows)
     missing = [str(c) for c in rows.columns if c not in out.columns]
     if missing or len(out) != len(rows):
         raise SettingsError(
@@ -99,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser(__doc__, "prepare").parse_args(argv)
 
     params = load_params()
+    if on_cluster(params):
+        from ..cluster import stages
+
+        print(stages.prepare(params))
+        return 0
     train, test, unlabelled = prepare(
         read(path(params, "raw"), params), params["data"]["target"], params["task"], params["prepare"]
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import load_params
+from ..data.table import parquet
 from ..errors import GateError
 from ..expectations import not_numbers
 from . import model as model_module
@@ -73,13 +74,16 @@ def main(argv: list[str] | None = None) -> int:
 
     options = parser(__doc__, "score")
     options.add_argument(
-        "--input", required=True, type=Path, help="CSV or Parquet file with the model's input columns"
+        "--input",
+        required=True,
+        type=Path,
+        help="CSV or Parquet file (or Parquet dataset folder) with the model's input columns",
     )
     options.add_argument(
         "--output", required=True, type=Path, help="CSV or Parquet file to write (input + prediction)"
     )
     args = options.parse_args(argv)
-    if not args.input.is_file():
+    if not (args.input.is_file() or (args.input.is_dir() and parquet(args.input))):  # a dataset's folder too
         raise GateError(f"no input file {args.input}")
     params = load_params()
     try:

@@ -187,7 +187,7 @@ def run(params: dict[str, Any], kpis: dict[str, Any]) -> dict[str, Any]:
         if params["task"] == "classification" and len(getattr(model, "classes_", [])) == 2:
             train_file = path(params, "train")  # the held-out labels are split in the same proportions
             train_labels = (
-                read(train_file, params, usecols=[target])[target] if train_file.is_file() else test[target]
+                read(train_file, params, usecols=[target])[target] if train_file.exists() else test[target]
             )
             positive = positive_class(
                 list(model.classes_), train_labels, params["data"].get("positive_class")

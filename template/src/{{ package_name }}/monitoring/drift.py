@@ -98,9 +98,11 @@ def sampled(frame, limit: int):
 
 
 def current_data(params: dict[str, Any], source: str | None, days: int | None):
-    """The production inputs: ``(frame, description)``; a CSV file or a prediction-log directory."""
+    """The production inputs: ``(frame, description)``; a CSV or Parquet file (a Parquet dataset's
+    folder too) or a prediction-log directory."""
     import pandas as pd
 
+    from ..data.table import parquet
     from ..serving.log import log_dir  # PREDICTION_LOG_DIR, else paths.predictions
 
     root = project_root()
@@ -108,7 +110,7 @@ def current_data(params: dict[str, Any], source: str | None, days: int | None):
     if not location.is_absolute():
         location = root / location
     where = shown(location)
-    if location.is_file():
+    if location.is_file() or (location.is_dir() and parquet(location)):
         frame = read_table(location)
         return frame.drop(columns=[params["data"]["target"]], errors="ignore"), where
     if not location.is_dir():

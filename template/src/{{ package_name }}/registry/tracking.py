@@ -100,7 +100,18 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _sha256(file: Path) -> str:
-    return hashlib.sha256(file.read_bytes()).hexdigest() if file.exists() else "none"
+    """The file's SHA-256; a folder's (a Parquet dataset's parts): of its files' paths and bytes,
+    in order, read in blocks."""
+    if not file.exists():
+        return "none"
+    digest = hashlib.sha256()
+    for part in sorted(p for p in ([file] if file.is_file() else file.rglob("*")) if p.is_file()):
+        if part != file:
+            digest.update(part.relative_to(file).as_posix().encode() + b"\0")
+        with part.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _git(root: Path, *args: str) -> str:

@@ -9,11 +9,13 @@ ESTIMATORS = {
         "logistic_regression": "sklearn.linear_model:LogisticRegression",
         "random_forest": "sklearn.ensemble:RandomForestClassifier",
         "gradient_boosting": "sklearn.ensemble:HistGradientBoostingClassifier",
+        "lightgbm": "lightgbm:LGBMClassifier",  # installed with engine: dask (or uv add lightgbm)
     },
     "regression": {
         "ridge": "sklearn.linear_model:Ridge",
         "random_forest": "sklearn.ensemble:RandomForestRegressor",
         "gradient_boosting": "sklearn.ensemble:HistGradientBoostingRegressor",
+        "lightgbm": "lightgbm:LGBMRegressor",
     },
 }
 
@@ -33,7 +35,13 @@ def _estimator(task: str, name: str, hyperparameters: dict[str, Any], where: str
             f"choose one of {', '.join(sorted(choices))}"
         )
     module, cls = choices[name].split(":")
-    estimator = getattr(importlib.import_module(module), cls)
+    try:
+        estimator = getattr(importlib.import_module(module), cls)
+    except ImportError:
+        raise SettingsError(
+            f"params.yaml: train.estimator: {name} needs the {module} package, which is not installed: "
+            f"uv add {module}"
+        ) from None
     valid = estimator().get_params()
     unknown = [key for key in hyperparameters if key not in valid]
     if unknown:
@@ -52,8 +60,9 @@ def _estimator(task: str, name: str, hyperparameters: dict[str, Any], where: str
             f"{''.join(map(hint, unknown))}; valid ones: {', '.join(sorted(valid))}"
         )
     model = estimator(**hyperparameters)
-    try:
-        model._validate_params()  # scikit-learn's own check, done now rather than after preprocessing
+    try:  # scikit-learn's own check, done now rather than after preprocessing
+        if hasattr(model, "_parameter_constraints"):  # LightGBM's estimators declare none
+            model._validate_params()
     except (TypeError, ValueError) as error:
         raise SettingsError(f"params.yaml: {where}: {error}") from None
     return model

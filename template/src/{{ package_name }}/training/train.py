@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..config import load_params, path, project_root
+from ..config import load_params, on_cluster, path, project_root
 from ..data import roles as column_roles
 from ..data.prepare import with_features
 from ..data.table import read
@@ -116,17 +116,26 @@ def main(argv: list[str] | None = None) -> int:
     import joblib
 
     params, root = load_params(), project_root()
-    raw, target = read(path(params, "train"), params), params["data"]["target"]
-    train = with_features(raw, target)  # the features your code adds (data/prepare.py: derive)
-    roles = column_roles.load(params, [c for c in train.columns if c != target])
-    derived = len(train.columns) > len(raw.columns)
-    model = fit(train, target, params["task"], params["train"], roles, list(raw.columns) if derived else None)
+    target = params["data"]["target"]
+    if on_cluster(params):  # cluster/: LightGBM on Dask; raw is the sample the preprocessing learned
+        from ..cluster import stages
+
+        model, raw, features = stages.train(params)
+    else:
+        raw = read(path(params, "train"), params)
+        train = with_features(raw, target)  # the features your code adds (data/prepare.py: derive)
+        roles = column_roles.load(params, [c for c in train.columns if c != target])
+        derived = len(train.columns) > len(raw.columns)
+        model = fit(
+            train, target, params["task"], params["train"], roles, list(raw.columns) if derived else None
+        )
+        features = column_roles.features(roles)
     model_file = path(params, "model")
     model_file.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_file)
     signature_file = path(params, "signature")
     signature_file.parent.mkdir(parents=True, exist_ok=True)
-    signature = signature_of(raw, [c for c in column_roles.features(roles) if c in raw.columns])
+    signature = signature_of(raw, [c for c in features if c in raw.columns])
     signature_file.write_text(json.dumps(signature, indent=2) + "\n", encoding="utf-8")
     used, where = hyperparameters_of(params["task"], params["train"])
     shown = ", ".join(f"{key}={value}" for key, value in used.items()) or "the defaults"

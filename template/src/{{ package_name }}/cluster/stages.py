@@ -1,0 +1,168 @@
+"""The stages that run on the cluster: ``collect`` (a CSV), ``prepare`` and ``train``.
+
+Each reads and writes what its one-machine version does (``data/collect.py``, ``data/prepare.py``,
+``training/train.py``), with the same settings and the same checks; tables are Parquet datasets
+(folders of parts) so that no single process holds them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import path, project_root
+from ..errors import DataValidationError, SettingsError, shorten
+from .client import connect, describe, settings
+
+
+def _csv_location(data: dict[str, Any], root: Path) -> str:
+    import re
+
+    location = str(data["location"])
+    if re.match(r"^https?://", location):
+        return location
+    source = Path(location).expanduser()
+    return str(source if source.is_absolute() else root / source)
+
+
+def collect(params: dict[str, Any]) -> str:
+    """The CSV (a path, a glob or an http(s) URL) read in blocks and written to ``paths.raw`` as a
+    Parquet dataset. A classifier's labels are read as text and kept as written."""
+    import dask.dataframe as dd
+
+    root, out = project_root(), path(params, "raw")
+    target = params["data"]["target"]
+    dtype = {target: "string"} if params["task"] == "classification" else None
+    with connect(params) as client:
+        frame = dd.read_csv(_csv_location(params["data"], root), dtype=dtype, blocksize="64MB")
+        frame.to_parquet(out, write_index=False, overwrite=True)
+        rows = len(dd.read_parquet(out))
+        return f"collected {rows} rows x {len(frame.columns)} columns on {describe(client)} -> {out.relative_to(root)}"
+
+
+def prepare(params: dict[str, Any]) -> str:
+    """``data/prepare.py`` on the cluster: duplicates and unlabelled rows dropped, a seeded random
+    split of each partition (not stratified), both sides written as Parquet datasets."""
+    import dask
+    import dask.dataframe as dd
+
+    from ..data.prepare import MIN_LABELLED
+
+    target, options = params["data"]["target"], params["prepare"]
+    with connect(params) as client:
+        frame = dd.read_parquet(path(params, "raw"))
+        if target not in frame.columns:
+            columns = ", ".join(map(repr, map(str, frame.columns)))
+            raise SettingsError(
+                f"params.yaml: data.target: {target!r} is not a column of the data; "
+                f"its columns: {shorten(columns, 300)}"
+            )
+        if options.get("drop_duplicates", True):
+            frame = frame.drop_duplicates(split_out=frame.npartitions)
+        labelled = frame.dropna(subset=[target])
+        test_size = float(options["test_size"])
+        train, test = labelled.random_split([1 - test_size, test_size], random_state=int(options["seed"]))
+        total, kept = dask.compute(frame.shape[0], labelled.shape[0])
+        if kept < MIN_LABELLED:
+            raise DataValidationError(
+                f"only {kept} rows have a value in the target column {target!r}: "
+                f"at least {MIN_LABELLED} labelled rows are needed to train and evaluate"
+            )
+        for key, side in (("train", train), ("test", test)):
+            side.to_parquet(path(params, key), write_index=False, overwrite=True)
+        rows = {key: len(dd.read_parquet(path(params, key))) for key in ("train", "test")}
+        note = f"; {total - kept} rows without a target left out" if total > kept else ""
+        return f"prepared {rows['train']} train / {rows['test']} test rows on {describe(client)}{note}"
+
+
+def train(params: dict[str, Any]):
+    """``training/train.py`` on the cluster. Returns ``(model, sample of the raw rows, features)``:
+    the preprocessing fitted on a seeded sample of ``engine.sample_rows`` rows and applied to every
+    partition by the workers, LightGBM trained on all of them (``lightgbm.dask``), and the
+    pipeline of the two as one scikit-learn model, as ``train.fit`` makes on one machine."""
+    import warnings
+
+    import dask
+    import dask.array as da
+    import dask.dataframe as dd
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from ..data import prepare
+    from ..data import roles as column_roles
+    from ..data.prepare import features_of, with_features
+    from ..training.estimators import build_pipeline
+    from ..training.train import hyperparameters_of
+
+    target, task, options = params["data"]["target"], params["task"], params["train"]
+    if options["estimator"] != "lightgbm":
+        raise SettingsError(
+            f"params.yaml: train.estimator: {options['estimator']!r} does not train on a Dask "
+            f"cluster; use lightgbm (engine.name: dask), or engine.name: local"
+        )
+    engine = settings(params)
+    with connect(params) as client:
+        frame = dd.read_parquet(path(params, "train"))
+        raw = [c for c in frame.columns if c != target]
+        rows = int(frame.shape[0].compute())
+        share = min(1.0, int(engine["sample_rows"]) / max(rows, 1))
+        sample = frame.sample(frac=share, random_state=int(params["prepare"]["seed"])).compute()
+        featured = with_features(sample, target)
+        roles = column_roles.load(params, [c for c in featured.columns if c != target])
+        features = column_roles.features(roles)
+        derived = len(featured.columns) > len(sample.columns)
+        hyperparameters, where = hyperparameters_of(task, options)
+        local = build_pipeline(
+            task,
+            "lightgbm",
+            hyperparameters,
+            featured[features],
+            dates=column_roles.dates(roles),
+            where=where,
+        )
+        preprocess = local.named_steps["preprocess"].fit(featured[features])
+
+        adds = prepare.derive  # sent to the workers as the stage has it (cloudpickle)
+
+        def transformed(part):
+            return preprocess.transform(with_features(part, target, adds)[features])
+
+        # Arrays, not frames: the model is then called with arrays wherever it serves, as on one
+        # machine. Each partition's length comes from the raw data, so inputs and labels line up.
+        lengths = tuple(frame.map_partitions(len).compute())
+        width = preprocess.transform(featured[features].head(2)).shape[1]
+        inputs = da.concatenate(
+            [
+                da.from_delayed(dask.delayed(transformed)(part), shape=(rows_of, width), dtype="float64")
+                for part, rows_of in zip(frame[raw].to_delayed(), lengths, strict=True)
+            ]
+        )
+        label_column = frame[target]
+        if str(label_column.dtype) == "string":  # text labels as Python strings, as on one machine
+            label_column = label_column.astype(object)
+        labels = label_column.to_dask_array(lengths=lengths)
+        learner = _dask_learner(task, local[-1].get_params())
+        with warnings.catch_warnings():  # LightGBM sets each worker's threads itself and says so
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+            learner.fit(inputs, labels)
+        estimator = learner.to_local()
+        steps = [("preprocess", preprocess), ("model", estimator)]
+        if derived:  # fitted as on one machine: it learns the raw columns' names
+            steps.insert(0, ("derive", FunctionTransformer(features_of).fit(sample[raw])))
+        model = Pipeline(steps)
+        if task != "classification":
+            from ..training.metrics import target_range
+
+            model.target_range_ = target_range(dd.compute(frame[target].min(), frame[target].max()))
+        print(f"trained on {rows} rows on {describe(client)}")
+    return model, sample, features
+
+
+def _dask_learner(task: str, hyperparameters: dict[str, Any]):
+    """LightGBM's Dask estimator with the hyperparameters the local one was checked with (each
+    worker trains on its own threads)."""
+    from lightgbm import DaskLGBMClassifier, DaskLGBMRegressor
+
+    learner = DaskLGBMClassifier if task == "classification" else DaskLGBMRegressor
+    given = {key: value for key, value in hyperparameters.items() if key != "n_jobs"}  # Dask sets the threads
+    return learner(**given, verbose=-1)
