@@ -292,6 +292,7 @@ SLOWEST_FIRST = (  # groups, by measured time (pytest --durations=0)
     "test_make_update",
     "test_update",
     "test_monitoring",
+    "test_cluster",
     "test_tracking_server",
     "test_workflows",
     "test_render",

@@ -61,4 +61,4 @@ def describe(client) -> str:
     """``2 workers, 2 threads`` of the cluster ``client`` is on."""
     workers = client.scheduler_info()["workers"]
     threads = sum(worker["nthreads"] for worker in workers.values())
-    return f"{len(workers)} workers, {threads} threads"
+    return f"{len(workers)} worker{'s' * (len(workers) != 1)}, {threads} thread{'s' * (threads != 1)}"

@@ -75,6 +75,10 @@ def write(frame, file) -> None:
     CSV can give, is written as text), else CSV."""
     file = Path(file)
     file.parent.mkdir(parents=True, exist_ok=True)
+    if file.is_dir():  # a Parquet dataset the cluster wrote (cluster/): replaced by the one file
+        import shutil
+
+        shutil.rmtree(file)
     if not parquet(file):
         frame.to_csv(file, index=False)
         return
