@@ -56,9 +56,9 @@ def cluster_project(tmp_path_factory, project_env, shared_venv):
 def test_the_pipeline_runs_on_a_local_cluster_and_its_model_serves_as_any(cluster_project, project_env):
     root = cluster_project
     done = run(["make", "repro"], root, project_env)
-    for line in ("collected 30000 rows x 5 columns on 2 workers", "prepared ", "trained on "):
+    for line in ("collected 30000 rows x 5 columns on 2 workers", "validated on", "prepared ", "trained on "):
         assert line in done.stdout, done.stdout
-    assert done.stdout.count("on 2 workers, 2 threads") == 3
+    assert done.stdout.count("on 2 workers, 2 threads") == 4  # collect, validate, prepare, train
     train = root / "data/prepared/train.parquet"
     assert train.is_dir() and len(list(train.glob("*.parquet"))) >= 1
     gate = json.loads((root / "reports/gate.json").read_text())
@@ -122,7 +122,7 @@ def test_a_cluster_started_apart_is_used_by_address(cluster_project, project_env
         wait = f"from dask.distributed import Client; Client({address!r}, timeout=60).wait_for_workers(1, timeout=60)"
         run(["uv", "run", "--frozen", "python", "-c", wait], root, project_env)
         env = {**project_env, "DASK_SCHEDULER_ADDRESS": address}
-        done = run(["uv", "run", "--frozen", "dvc", "repro", "--force", "prepare"], root, env)
+        done = run(["uv", "run", "--frozen", "dvc", "repro", "--force", "--downstream", "prepare"], root, env)
     finally:
         for process in reversed(processes):
             process.terminate()

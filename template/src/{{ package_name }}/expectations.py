@@ -22,6 +22,14 @@ def _quiet_context():
 
 def run_suite(frame, suite_dict: dict[str, Any]) -> dict[str, Any]:
     """Validate ``frame`` against ``suite_dict``; return a deterministic summary."""
+    return summarize(check(frame, suite_dict), frame)
+
+
+def check(frame, suite_dict: dict[str, Any]) -> list[dict[str, Any]]:
+    """What each expectation of ``suite_dict`` found in ``frame``, in the suite's order: ``type``,
+    ``column``, ``kwargs``, ``success`` and, as Great Expectations reports them, ``element_count``,
+    ``missing_count``, ``unexpected_count``, ``unexpected_percent``, ``sample`` (unexpected values),
+    ``observed_value`` and ``exception``. (The Dask engine checks each partition and adds them up.)"""
     import great_expectations as gx
 
     context = _quiet_context()
@@ -35,38 +43,56 @@ def run_suite(frame, suite_dict: dict[str, Any]) -> dict[str, Any]:
         gx.ValidationDefinition(name="raw", data=batch, suite=suite)
     )
     result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
-    failures, tolerated = [], []
+    found = []
     for item in result.results:
-        config = item.expectation_config
-        details = item.result or {}
-        if item.success:
-            if details.get("unexpected_count") and config.type != NOT_NULL:  # within its `mostly`
+        config, details = item.expectation_config, item.result or {}
+        found.append(
+            {
+                "type": config.type,
+                "column": config.kwargs.get("column"),
+                "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
+                "success": bool(item.success),
+                "element_count": details.get("element_count"),
+                "missing_count": details.get("missing_count"),
+                "unexpected_count": details.get("unexpected_count"),
+                "unexpected_percent": details.get("unexpected_percent"),
+                "sample": [_plain(v) for v in details.get("partial_unexpected_list") or []],
+                "observed_value": _plain(details.get("observed_value")),
+                "exception": (item.exception_info or {}).get("exception_message"),
+            }
+        )
+    return found
+
+
+def summarize(found: list[dict[str, Any]], frame=None) -> dict[str, Any]:
+    """The summary ``validate`` writes: what failed, and what passed within its tolerance."""
+    failures, tolerated = [], []
+    for item in found:
+        if item["success"]:
+            if item["unexpected_count"] and item["type"] != NOT_NULL:  # within its `mostly`
                 tolerated.append(
                     {
-                        "expectation": config.type,
-                        "column": config.kwargs.get("column"),
-                        "unexpected_count": details["unexpected_count"],
-                        "unexpected_percent": round(float(details.get("unexpected_percent") or 0), 3),
-                        "sample_unexpected": sorted(
-                            {str(_plain(v)) for v in details.get("partial_unexpected_list") or []}
-                        )[:5],
+                        "expectation": item["type"],
+                        "column": item["column"],
+                        "unexpected_count": item["unexpected_count"],
+                        "unexpected_percent": round(float(item["unexpected_percent"] or 0), 3),
+                        "sample_unexpected": sorted({str(v) for v in item["sample"]})[:5],
                     }
                 )
             continue
-        exception = (item.exception_info or {}).get("exception_message")
         failure = {
-            "expectation": config.type,
-            "column": config.kwargs.get("column"),
-            "kwargs": {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")},
-            "unexpected_count": details.get("unexpected_count"),
-            "sample_unexpected": [_plain(v) for v in (details.get("partial_unexpected_list") or [])[:5]],
-            "observed_value": _plain(details.get("observed_value")),
-            "exception": exception,
+            "expectation": item["type"],
+            "column": item["column"],
+            "kwargs": item["kwargs"],
+            "unexpected_count": item["unexpected_count"],
+            "sample_unexpected": item["sample"][:5],
+            "observed_value": item["observed_value"],
+            "exception": item["exception"],
         }
-        failures.append(_with_text_in_numbers(failure, frame))
+        failures.append(_with_text_in_numbers(failure, frame) if frame is not None else failure)
     return {
-        "success": bool(result.success),
-        "evaluated": len(result.results),
+        "success": not failures,
+        "evaluated": len(found),
         "failed": len(failures),
         "failures": failures,
         "tolerated": tolerated,

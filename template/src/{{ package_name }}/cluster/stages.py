@@ -1,4 +1,4 @@
-"""The stages that run on the cluster: ``collect`` (a CSV), ``prepare`` and ``train``.
+"""The stages that run on the cluster: ``collect`` (a CSV), ``validate``, ``prepare`` and ``train``.
 
 Each reads and writes what its one-machine version does (``data/collect.py``, ``data/prepare.py``,
 ``training/train.py``), with the same settings and the same checks; tables are Parquet datasets
@@ -73,6 +73,66 @@ def prepare(params: dict[str, Any]) -> str:
         rows = {key: len(dd.read_parquet(path(params, key))) for key in ("train", "test")}
         note = f"; {total - kept} rows without a target left out" if total > kept else ""
         return f"prepared {rows['train']} train / {rows['test']} test rows on {describe(client)}{note}"
+
+
+ROW_COUNT = "expect_table_row_count_to_be_between"
+
+
+def validate(params: dict[str, Any], suite_dict: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """``data/validate.py`` on the cluster: the workers check each partition of ``paths.raw``
+    against the suite, and the counts are added up (``combine``). Returns the summary
+    ``expectations.run_suite`` gives and the cluster's description."""
+    import dask
+    import dask.dataframe as dd
+
+    from ..expectations import check, summarize
+
+    with connect(params) as client:
+        parts = dd.read_parquet(path(params, "raw")).to_delayed()
+        found = dask.compute(*(dask.delayed(check)(part, suite_dict) for part in parts))
+        return summarize(combine(found)), describe(client)
+
+
+def combine(found: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each expectation's results on every partition as one, as on the whole table: a column's
+    values checked one by one add their counts up (the share of unexpected values is then compared
+    with the expectation's ``mostly``), the row count adds the rows up, and any other check holds
+    when it holds on every partition."""
+    from ..expectations import NOT_NULL
+
+    combined = []
+    for items in zip(*found, strict=True):
+        first = items[0]
+        if first["type"] == ROW_COUNT:
+            rows = sum(int(item["observed_value"] or 0) for item in items)
+            low, high = first["kwargs"].get("min_value"), first["kwargs"].get("max_value")
+            held = (low is None or rows >= low) and (high is None or rows <= high)
+            combined.append({**first, "success": held, "observed_value": rows})
+            continue
+        counted = all(
+            item["element_count"] is not None and item["unexpected_count"] is not None for item in items
+        )
+        if not counted or any(item["exception"] for item in items):
+            combined.append(next((item for item in items if not item["success"]), first))
+            continue
+        elements = sum(item["element_count"] for item in items)
+        missing = sum(item["missing_count"] or 0 for item in items)
+        unexpected = sum(item["unexpected_count"] for item in items)
+        checked = elements if first["type"] == NOT_NULL else elements - missing
+        share = 100 * unexpected / checked if checked else 0.0
+        mostly = float(first["kwargs"].get("mostly") or 1.0)
+        combined.append(
+            {
+                **first,
+                "success": unexpected == 0 or (checked - unexpected) / checked >= mostly,
+                "element_count": elements,
+                "missing_count": missing,
+                "unexpected_count": unexpected,
+                "unexpected_percent": share,
+                "sample": [value for item in items for value in item["sample"]][:20],
+            }
+        )
+    return combined
 
 
 def train(params: dict[str, Any]):

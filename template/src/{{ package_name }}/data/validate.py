@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from .. import reports
-from ..config import load_params, path, project_root
+from ..config import load_params, on_cluster, path, project_root
 from ..errors import DataValidationError
 from ..expectations import describe, run_suite, tolerated_line
 from .table import read
@@ -25,7 +25,13 @@ def main(argv: list[str] | None = None) -> int:
 
     params, root = load_params(), project_root()
     suite_dict = json.loads(path(params, "suite").read_text(encoding="utf-8"))
-    summary = run_suite(read(path(params, "raw"), params), suite_dict)
+    if on_cluster(params):  # each partition on the cluster's workers, the counts added up
+        from ..cluster import stages
+
+        summary, where = stages.validate(params, suite_dict)
+        print(f"validated on {where}")
+    else:
+        summary = run_suite(read(path(params, "raw"), params), suite_dict)
     out = path(params, "validation")
     reports.write_json(out, summary)
     if not summary["success"]:
