@@ -12,7 +12,8 @@ and, for each size, in the project's environment:
 2. **each stage on its own** (`python -m <package> <stage>`, in pipeline order): time and peak
    memory (the largest resident set of the stage's process);
 3. **a bare script doing the same work**: read the CSV, drop duplicates, split 80/20, one-hot and
-   scale, fit the same estimator, predict, R² and MAE; time and peak memory. Its ratio to
+   scale, fit the same estimator (Ridge; with `--engine dask`, the same LightGBM on one machine,
+   no cluster), predict, R² and MAE; time and peak memory. Its ratio to
    `dvc repro` is what the pipeline's own work costs (validation, tracking, the gate, DVC);
 4. **`make drift`'s work** on the test split as production data (`drift --current`): time and
    peak memory, with `drift.sample_rows` as shipped (100,000) and on every row; the largest
@@ -95,7 +96,8 @@ model = Pipeline([
         ("numeric", StandardScaler(), numeric),
         ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
     ])),
-    ("model", Ridge(alpha=1.0)),
+    ("model", Ridge(alpha=1.0) if sys.argv[2] == "ridge" else __import__("lightgbm").LGBMRegressor(
+        n_estimators=200, learning_rate=0.05, num_leaves=31, random_state=42, verbose=-1)),
 ]).fit(train[features], train["price"])
 predicted = model.predict(test[features])
 print(r2_score(test["price"], predicted), mean_absolute_error(test["price"], predicted))
@@ -126,6 +128,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="10000,100000,1000000", help="comma-separated sizes")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="the project's engine answer (dask: a LocalCluster per stage, LightGBM; the bare script "
+        "then fits the same LightGBM on one machine)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.rows.split(",")]
     results: dict[str, dict] = {}
@@ -140,6 +149,7 @@ def main() -> int:
             "data_source=csv",
             f"csv_location={data}",
             "target_column=price",
+            f"engine={args.engine}",
         ]
         data_flags = [flag for answer in answers for flag in ("--data", answer)]
         cmd = [
@@ -164,7 +174,8 @@ def main() -> int:
             bench.clean(project)
             repro = bench.peak(["uv", "run", "--frozen", "dvc", "repro", "--quiet"], project)
             stages = {stage: bench.peak([python, "-m", pkg, stage], project) for stage in STAGES}
-            bare = bench.peak([python, "bare.py", str(data)], project)
+            estimator = "ridge" if args.engine == "local" else "lightgbm"
+            bare = bench.peak([python, "bare.py", str(data), estimator], project)
             paths = f"import json; from {pkg}.config import load_params; print(json.dumps(load_params()['paths']))"
             test = project / json.loads(bench.run([python, "-c", paths], project)[1].stdout)["test"]
             drift = bench.peak([python, "-m", pkg, "drift", "--current", str(test)], project)
