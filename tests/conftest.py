@@ -70,6 +70,7 @@ src/{pkg}/config.py
 src/{pkg}/errors.py
 src/{pkg}/firstrun.py
 src/{pkg}/expectations.py
+src/{pkg}/files.py
 src/{pkg}/gates.py
 src/{pkg}/lockcheck.py
 src/{pkg}/process.py

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-PARAMS_FILE = "params.yaml"
-KPIS_FILE = "business/kpis.yaml"
+from .files import KPIS_FILE as KPIS_FILE  # the settings files' names, for this module's readers
+from .files import PARAMS_FILE as PARAMS_FILE
 
 
 def project_root() -> Path:

@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .config import KPIS_FILE
 from .errors import SettingsError
+from .files import KPIS_FILE
 
 KEYS = ("min", "max", "direction")
 

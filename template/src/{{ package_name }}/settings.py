@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from .config import KPIS_FILE, PARAMS_FILE
 from .errors import SettingsError, shorten
+from .files import KPIS_FILE, PARAMS_FILE
 
 
 def _models():
