@@ -225,4 +225,4 @@ def _dask_learner(task: str, hyperparameters: dict[str, Any]):
 
     learner = DaskLGBMClassifier if task == "classification" else DaskLGBMRegressor
     given = {key: value for key, value in hyperparameters.items() if key != "n_jobs"}  # Dask sets the threads
-    return learner(**given, verbose=-1)
+    return learner(**{"verbose": -1, **given})

@@ -59,7 +59,8 @@ def _estimator(task: str, name: str, hyperparameters: dict[str, Any], where: str
             f"params.yaml: {where}: {', '.join(map(repr, unknown))} {verb} of {name} ({cls})"
             f"{''.join(map(hint, unknown))}; valid ones: {', '.join(sorted(valid))}"
         )
-    model = estimator(**hyperparameters)
+    quiet = {"verbose": -1} if module == "lightgbm" else {}  # LightGBM logs every tree's warnings
+    model = estimator(**quiet, **hyperparameters)
     try:  # scikit-learn's own check, done now rather than after preprocessing
         if hasattr(model, "_parameter_constraints"):  # LightGBM's estimators declare none
             model._validate_params()
