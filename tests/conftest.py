@@ -71,6 +71,7 @@ src/{pkg}/errors.py
 src/{pkg}/firstrun.py
 src/{pkg}/expectations.py
 src/{pkg}/files.py
+src/{pkg}/params.py
 src/{pkg}/gates.py
 src/{pkg}/lockcheck.py
 src/{pkg}/process.py
