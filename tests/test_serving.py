@@ -10,6 +10,7 @@ import json
 import re
 import shlex
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -169,19 +170,35 @@ def test_metrics_count_requests_errors_latency_and_predictions(held, service, pr
     assert sum(float(count) for _, count in labels) == metric(text, "predicted_rows_total")
 
 
+def logged(project, at_least: int = 0, timeout: float = 10.0) -> tuple[Path | None, list[dict]]:
+    """The prediction log's file and lines once it holds ``at_least`` lines (and 0.2 s on, so
+    that nothing still queued is missed): the service's writer thread writes a request's lines
+    within 50 ms of its answer (serving/log.py)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(0.2)
+        files = list((project / "logs/predictions").glob("*.jsonl"))
+        lines = files[0].read_text().splitlines() if len(files) == 1 else []
+        if len(lines) >= at_least or time.monotonic() > deadline:
+            return (files[0] if files else None), [json.loads(line) for line in lines]
+
+
 def test_prediction_log_has_every_served_row(held, service, project):
     rows = held[:4]
+    _, earlier = logged(project)
     status, body = service.predict({"instances": rows})
     assert status == 200
-    (log,) = (project / "logs/predictions").glob("*.jsonl")
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    log, lines = logged(project, len(earlier) + 4)
+    assert len(lines) == len(earlier) + 4
     assert set(lines[0]) == {"ts", "inputs", "prediction"}
     assert [line["inputs"] for line in lines[-4:]] == rows
     assert [line["prediction"] for line in lines[-4:]] == body["predictions"]
     assert log.name == lines[-1]["ts"][:10] + ".jsonl"
     status_lines = len(lines)
     service.predict({"instances": []})
-    assert len(log.read_text().splitlines()) == status_lines, "a refused request is not logged"
+    service.predict({"instances": rows[:1]})  # written after the refused one, if that were logged
+    _, after = logged(project, status_lines + 1)
+    assert len(after) == status_lines + 1, "a refused request is not logged"
 
 
 def test_the_readmes_request_answers_and_leaves_nothing_for_git(project, project_env, service, expected):
