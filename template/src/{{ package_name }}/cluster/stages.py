@@ -145,6 +145,7 @@ def train(params: dict[str, Any]):
     import dask
     import dask.array as da
     import dask.dataframe as dd
+    from pandas.api.types import is_numeric_dtype
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
@@ -188,19 +189,25 @@ def train(params: dict[str, Any]):
             return preprocess.transform(with_features(part, target, adds)[features])
 
         # Arrays, not frames: the model is then called with arrays wherever it serves, as on one
-        # machine. Each partition's length comes from the raw data, so inputs and labels line up.
-        lengths = tuple(frame.map_partitions(len).compute())
+        # machine. The inputs and labels of a partition come from the same task (one read of it),
+        # with its length known, so the two line up.
+        parts = frame.to_delayed()
+        lengths = dask.compute(*(dask.delayed(len)(part) for part in parts))
         width = preprocess.transform(featured[features].head(2)).shape[1]
+        text = task == "classification" and not is_numeric_dtype(sample[target])
+        label_type = object if text else sample[target].to_numpy().dtype
         inputs = da.concatenate(
             [
-                da.from_delayed(dask.delayed(transformed)(part), shape=(rows_of, width), dtype="float64")
-                for part, rows_of in zip(frame[raw].to_delayed(), lengths, strict=True)
+                da.from_delayed(dask.delayed(transformed)(part[raw]), shape=(size, width), dtype="float64")
+                for part, size in zip(parts, lengths, strict=True)
             ]
         )
-        label_column = frame[target]
-        if str(label_column.dtype) == "string":  # text labels as Python strings, as on one machine
-            label_column = label_column.astype(object)
-        labels = label_column.to_dask_array(lengths=lengths)
+        labels = da.concatenate(
+            [  # text labels as Python strings, as on one machine
+                da.from_delayed(dask.delayed(_labels)(part, target, text), shape=(size,), dtype=label_type)
+                for part, size in zip(parts, lengths, strict=True)
+            ]
+        )
         learner = _dask_learner(task, local[-1].get_params())
         with warnings.catch_warnings():  # LightGBM sets each worker's threads itself and says so
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
@@ -216,6 +223,12 @@ def train(params: dict[str, Any]):
             model.target_range_ = target_range(dd.compute(frame[target].min(), frame[target].max()))
         print(f"trained on {rows} rows on {describe(client)}")
     return model, sample, features
+
+
+def _labels(part, target: str, text: bool):
+    """A partition's labels as an array: text as Python strings, numbers as they are."""
+    values = part[target]
+    return values.astype(object).to_numpy() if text else values.to_numpy()
 
 
 def _dask_learner(task: str, hyperparameters: dict[str, Any]):
