@@ -7,22 +7,11 @@ Each reads and writes what its one-machine version does (``data/collect.py``, ``
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ..config import path, project_root
-from ..errors import DataValidationError, SettingsError, shorten
+from ..errors import SettingsError
 from .client import connect, describe, settings
-
-
-def _csv_location(data: dict[str, Any], root: Path) -> str:
-    import re
-
-    location = str(data["location"])
-    if re.match(r"^https?://", location):
-        return location
-    source = Path(location).expanduser()
-    return str(source if source.is_absolute() else root / source)
 
 
 def collect(params: dict[str, Any]) -> str:
@@ -30,11 +19,15 @@ def collect(params: dict[str, Any]) -> str:
     Parquet dataset. A classifier's labels are read as text and kept as written."""
     import dask.dataframe as dd
 
+    from ..data.collect import resolve
+
     root, out = project_root(), path(params, "raw")
     target = params["data"]["target"]
     dtype = {target: "string"} if params["task"] == "classification" else None
     with connect(params) as client:
-        frame = dd.read_csv(_csv_location(params["data"], root), dtype=dtype, blocksize="64MB")
+        frame = dd.read_csv(
+            str(resolve(str(params["data"]["location"]), root)), dtype=dtype, blocksize="64MB"
+        )
         frame.to_parquet(out, write_index=False, overwrite=True)
         rows = len(dd.read_parquet(out))
         return f"collected {rows} rows x {len(frame.columns)} columns on {describe(client)} -> {out.relative_to(root)}"
@@ -46,28 +39,19 @@ def prepare(params: dict[str, Any]) -> str:
     import dask
     import dask.dataframe as dd
 
-    from ..data.prepare import MIN_LABELLED
+    from ..data.prepare import check_labelled, check_target
 
     target, options = params["data"]["target"], params["prepare"]
     with connect(params) as client:
         frame = dd.read_parquet(path(params, "raw"))
-        if target not in frame.columns:
-            columns = ", ".join(map(repr, map(str, frame.columns)))
-            raise SettingsError(
-                f"params.yaml: data.target: {target!r} is not a column of the data; "
-                f"its columns: {shorten(columns, 300)}"
-            )
+        check_target(frame.columns, target)
         if options.get("drop_duplicates", True):
             frame = frame.drop_duplicates(split_out=frame.npartitions)
         labelled = frame.dropna(subset=[target])
         test_size = float(options["test_size"])
         train, test = labelled.random_split([1 - test_size, test_size], random_state=int(options["seed"]))
         total, kept = dask.compute(frame.shape[0], labelled.shape[0])
-        if kept < MIN_LABELLED:
-            raise DataValidationError(
-                f"only {kept} rows have a value in the target column {target!r}: "
-                f"at least {MIN_LABELLED} labelled rows are needed to train and evaluate"
-            )
+        check_labelled(kept, target)
         for key, side in (("train", train), ("test", test)):
             side.to_parquet(path(params, key), write_index=False, overwrite=True)
         rows = {key: len(dd.read_parquet(path(params, key))) for key in ("train", "test")}

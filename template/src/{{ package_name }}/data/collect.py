@@ -34,15 +34,21 @@ def load_sample(name: str, target: str):
     return frame.rename(columns={"target": target})
 
 
+def resolve(location: str, root: Path) -> str | Path:
+    """``data.location`` as it is read: an http(s) URL as it is, a path against the project root."""
+    if re.match(r"^https?://", location):
+        return location
+    source = Path(location).expanduser()
+    return source if source.is_absolute() else root / source
+
+
 def load_csv(location: str, root: Path, params: dict[str, Any] | None = None):
     """The CSV at ``location``; with ``params``, a classifier's labels as written (``table.read``)."""
     import pandas as pd
 
     from .table import read
 
-    if not re.match(r"^https?://", location):
-        source = Path(location).expanduser()
-        location = source if source.is_absolute() else root / source
+    location = resolve(location, root)
     return read(location, params) if params is not None else pd.read_csv(location)
 
 

@@ -71,25 +71,35 @@ def checked_roles(params: dict[str, Any], frame) -> dict[str, str]:
     return column_roles.load(params, [c for c in sample.columns if c != target])
 
 
-def prepare(frame, target: str, task: str, settings: dict[str, Any]):
-    """Return ``(train, test, unlabelled_rows)``."""
-    if target not in frame.columns:
-        columns = ", ".join(map(repr, map(str, frame.columns)))
+def check_target(columns, target: str) -> None:
+    """The target is one of the data's ``columns``, or a SettingsError listing them."""
+    if target not in columns:
+        shown = ", ".join(map(repr, map(str, columns)))
         raise SettingsError(
             f"params.yaml: data.target: {target!r} is not a column of the data; "
-            f"its columns: {shorten(columns, 300)}"
+            f"its columns: {shorten(shown, 300)}"
         )
+
+
+def check_labelled(rows: int, target: str) -> None:
+    """Enough ``rows`` have a target value to train and evaluate, or a DataValidationError."""
+    if rows < MIN_LABELLED:
+        raise DataValidationError(
+            f"only {rows} rows have a value in the target column {target!r}: "
+            f"at least {MIN_LABELLED} labelled rows are needed to train and evaluate"
+        )
+
+
+def prepare(frame, target: str, task: str, settings: dict[str, Any]):
+    """Return ``(train, test, unlabelled_rows)``."""
+    check_target(frame.columns, target)
     if settings.get("drop_duplicates", True):
         frame = frame.drop_duplicates()
     labelled = frame.dropna(subset=[target]).reset_index(drop=True)
     labels = labelled[target]
     if task == "classification" and labels.dtype.kind == "f" and (labels == labels.round()).all():
         labelled[target] = labels.astype("int64")  # 0/1 read as 0.0/1.0 because of unlabelled rows
-    if len(labelled) < MIN_LABELLED:
-        raise DataValidationError(
-            f"only {len(labelled)} rows have a value in the target column {target!r}: "
-            f"at least {MIN_LABELLED} labelled rows are needed to train and evaluate"
-        )
+    check_labelled(len(labelled), target)
     groups = labelled.groupby(target, group_keys=False) if task == "classification" else labelled
     test = groups.sample(frac=settings["test_size"], random_state=settings["seed"]).sort_index()
     return labelled.drop(index=test.index), test, len(frame) - len(labelled)
