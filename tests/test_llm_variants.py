@@ -40,7 +40,6 @@ def test_a_project_without_retrieval_fine_tunes_and_passes_the_gate(tmp_path, ll
     assert gate["passed"], gate
     metrics = json.loads((root / "reports/metrics.json").read_text())
     assert "hit_at_k" not in metrics and {"rouge_l", "bleu", "faithfulness"} <= set(metrics)
-    kpis = yaml.safe_load((root / "business/kpis.yaml").read_text())
-    margin = kpis["baseline_margin"]
+    margin = yaml.safe_load((root / "params.yaml").read_text())["model"]["tiny"]["kpis"]["baseline_margin"]
     assert metrics["answer_perplexity"] <= metrics["baseline"]["answer_perplexity"] - margin, metrics
     run(["make", "test"], root, llm_env)  # the generated tests of a project without retrieval

@@ -69,11 +69,29 @@ def load_params(root: Path | None = None) -> dict[str, Any]:
     return validate("params", _read_yaml((root or project_root()) / PARAMS_FILE))
 
 
-def load_kpis(root: Path | None = None) -> dict[str, Any]:
-    """``business/kpis.yaml``, checked whole, every bound included."""
+def load_kpis(root: Path | None = None):
+    """``business/kpis.yaml``, checked whole and parsed once: a ``gates.Kpis``. Keys the run's
+    model overrides (``params.kpis_overrides``: the ``tiny`` test model's) are merged over it, a
+    mapping into a mapping, ``null`` removing a key."""
+    from .params import kpis_overrides
     from .settings import validate
 
-    return validate("kpis", _read_yaml((root or project_root()) / KPIS_FILE))
+    root = root or project_root()
+    raw = _read_yaml(root / KPIS_FILE)
+    return validate("kpis", merged(raw, kpis_overrides(root)))
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in: mappings key by key, ``None`` removing the key."""
+    result = dict(base)
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
 
 
 def path(params: dict[str, Any], key: str, root: Path | None = None) -> Path:

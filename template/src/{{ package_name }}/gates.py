@@ -3,15 +3,16 @@
 A bound in ``business/kpis.yaml`` is ``{min: x}`` (higher is better), ``{max: y}`` (lower is
 better), or both with ``direction: higher|lower`` stated. Nothing else is a bound: a mistyped key
 (``minimum``, ``Max``) or a value that is not a number is an error naming the file and the key,
-never a gate that silently passes. The evaluation gate, the CI gate and its regression check,
-promotion, the load test, the responsible-AI check and drift monitoring all read their limits
-through ``bound`` and decide with ``Bound.passes``.
+never a gate that silently passes. ``business/kpis.yaml`` is parsed once, when
+it is loaded (``config.load_kpis``), into a ``Kpis``: every bound a ``Bound``, every tolerance a
+number. The evaluation gate, the CI gate and its regression check, promotion, the load test, the
+responsible-AI check and monitoring read their limits from it and decide with ``Bound.passes``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import SettingsError
@@ -171,7 +172,7 @@ def not_worse(
     value: float | None,
     baseline: float | None,
     tolerance: float,
-    kpis: dict[str, Any],
+    kpis: Kpis,
     against: str,
 ) -> dict[str, Any]:
     """Non-inferiority: ``name`` may be worse than the baseline's by at most ``tolerance``, in the
@@ -188,14 +189,14 @@ def not_worse(
     item["passed"] = bool(
         a_number.passes(value)
         and a_number.passes(baseline)
-        and bound_of(kpis, name).worse_by(value, baseline) <= tolerance + 1e-12
+        and kpis.bound_of(name).worse_by(value, baseline) <= tolerance + 1e-12
     )
     return item
 
 
 def gate(
     metrics: dict[str, Any],
-    kpis: dict[str, Any],
+    kpis: Kpis,
     against: str = "the trivial baseline",
     reasons: dict[str, str] | None = None,
     intervals: dict[str, list[float]] | None = None,
@@ -208,16 +209,15 @@ def gate(
     (and ``"<primary> vs baseline"``, the lead's), one-sided at ``evidence.confidence``, whose ends
     must clear the bounds too; ``more``: further checks (the evidence's: ``evidence_checks``)."""
     intervals = intervals or {}
-    confidence = evidence(kpis)["confidence"] if intervals else None
+    confidence = kpis.evidence.confidence if intervals else None
     checks = [
         check(name, metrics.get(name), limit, intervals.get(name), confidence)
-        for name, limit in thresholds(kpis).items()
+        for name, limit in kpis.thresholds.items()
     ]
-    primary = kpis.get("primary_metric")
-    margin = baseline_margin(kpis)
+    primary, margin = kpis.primary_metric, kpis.baseline_margin
     if primary and margin is not None and "baseline" in metrics:
         reference = (metrics.get("baseline") or {}).get(primary)
-        higher = higher_is_better(kpis, primary)
+        higher = kpis.higher_is_better(primary)
         lead = intervals.get(f"{primary} vs baseline")
         checks.append(
             beats_baseline(
@@ -225,7 +225,7 @@ def gate(
             )
         )
     if "baseline" in metrics:
-        for name, tolerance in non_inferiority(kpis).items():
+        for name, tolerance in kpis.non_inferiority.items():
             if name != primary:
                 reference = (metrics.get("baseline") or {}).get(name)
                 checks.append(not_worse(name, metrics.get(name), reference, tolerance, kpis, against))
@@ -237,26 +237,16 @@ def gate(
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
 
-EVIDENCE = {"confidence": 0.95, "resamples": 200, "seed": 0, "min_test_rows": 30, "min_class_rows": 5}
-
-
-def evidence(kpis: dict[str, Any]) -> dict[str, Any]:
-    """``evidence`` of ``business/kpis.yaml`` with its defaults (``settings.py`` checks it)."""
-    return {**EVIDENCE, **(kpis.get("evidence") or {})}
-
-
-def evidence_checks(
-    rows: int, class_rows: dict[str, int] | None, kpis: dict[str, Any]
-) -> list[dict[str, Any]]:
+def evidence_checks(rows: int, class_rows: dict[str, int] | None, kpis: Kpis) -> list[dict[str, Any]]:
     """How much the test split holds against the least ``evidence`` asks for: its rows and, for a
     classifier, the rows of its rarest class."""
-    needed = evidence(kpis)
+    needed = kpis.evidence
     items = [
         {
             "metric": "test rows",
             "value": rows,
-            "limit": f">= {needed['min_test_rows']}",
-            "passed": rows >= needed["min_test_rows"],
+            "limit": f">= {needed.min_test_rows}",
+            "passed": rows >= needed.min_test_rows,
             "evidence": "min_test_rows",
         }
     ]
@@ -266,8 +256,8 @@ def evidence_checks(
             {
                 "metric": f"test rows of the rarest class ({rarest!r})",
                 "value": class_rows[rarest],
-                "limit": f">= {needed['min_class_rows']}",
-                "passed": class_rows[rarest] >= needed["min_class_rows"],
+                "limit": f">= {needed.min_class_rows}",
+                "passed": class_rows[rarest] >= needed.min_class_rows,
                 "evidence": "min_class_rows",
             }
         )
@@ -317,55 +307,125 @@ def failure_line(item: dict[str, Any], source: str = "business/kpis.yaml") -> st
     return f"{item['metric']} = {item['value']} but {source} requires {item['limit']}"
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """How much held-out data the gate asks for, and how its intervals are drawn."""
+
+    confidence: float = 0.95
+    resamples: int = 200
+    seed: int = 0
+    min_test_rows: int = 30
+    min_class_rows: int = 5
+
+
+MIN_GROUP_ROWS = 20  # fairness: groups smaller than this are reported, not compared
+
+
+@dataclass(frozen=True)
+class Fairness:
+    """The responsible-AI check: the largest difference between groups, per metric."""
+
+    sensitive_feature: str
+    max_difference: dict[str, float] = field(default_factory=dict)
+    min_group_rows: int = MIN_GROUP_ROWS
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """``business/kpis.yaml`` as every gate reads it: parsed once by ``parse`` (``settings.py``
+    checks the keys and types first), then passed along."""
+
+    primary_metric: str | None = None
+    thresholds: dict[str, Bound] = field(default_factory=dict)
+    baseline_margin: float | None = None  # None: the primary metric is not compared to a baseline
+    non_inferiority: dict[str, float] = field(default_factory=dict)
+    max_regression: float = 0.0  # ci.max_regression: how much worse than the base branch
+    service: dict[str, Bound] = field(default_factory=dict)
+    monitoring: dict[str, Bound] = field(default_factory=dict)
+    guardrails: dict[str, Bound] = field(default_factory=dict)
+    guardrail_families: dict[str, Bound] = field(default_factory=dict)
+    evidence: Evidence = Evidence()
+    fairness: Fairness | None = None
+
+    def higher_is_better(self, metric: str) -> bool:
+        """A metric's direction: its threshold's, else lower is better only for known error metrics."""
+        limit = self.thresholds.get(metric)
+        return limit.higher_is_better if limit is not None else metric not in LOWER_IS_BETTER
+
+    def bound_of(self, metric: str) -> Bound:
+        """The metric's threshold, or a bound that only knows the metric's direction."""
+        return self.thresholds.get(metric) or Bound(
+            f"{KPIS}: {metric}", direction="higher" if self.higher_is_better(metric) else "lower"
+        )
+
+    def without(self, skipped: list[str] | tuple[str, ...], instead: str | None = None) -> Kpis:
+        """These settings with the metrics an evaluation could not compute (``skipped``: a project
+        with no held-out pairs) left out of the thresholds and non-inferiority; a skipped primary
+        metric becomes ``instead`` (None: no primary metric, so no baseline comparison)."""
+        if not skipped:
+            return self
+        return replace(
+            self,
+            thresholds={k: v for k, v in self.thresholds.items() if k not in skipped},
+            non_inferiority={k: v for k, v in self.non_inferiority.items() if k not in skipped},
+            primary_metric=instead if self.primary_metric in skipped else self.primary_metric,
+        )
+
+
 KPIS = KPIS_FILE
 LOWER_IS_BETTER = {"rmse", "mae", "mse", "mape", "log_loss", "brier", "answer_perplexity"}
 
 
-def thresholds(kpis: dict[str, Any]) -> dict[str, Bound]:
-    """The metric thresholds of ``business/kpis.yaml``."""
-    return bounds(kpis.get("thresholds"), f"{KPIS}: thresholds")
+def _tolerance(raw: Any, where: str) -> float:
+    tolerance = _number(raw, where)
+    if tolerance < 0:
+        raise SettingsError(f"{where} must be 0 or more, got {tolerance}")
+    return tolerance
 
 
-def higher_is_better(kpis: dict[str, Any], metric: str) -> bool:
-    """A metric's direction: its threshold's, else lower is better only for known error metrics."""
-    limit = thresholds(kpis).get(metric)
-    if limit is not None:
-        return limit.higher_is_better
-    return metric not in LOWER_IS_BETTER
-
-
-def baseline_margin(kpis: dict[str, Any]) -> float | None:
-    """How much the primary metric must beat the trivial baseline by (None: not checked)."""
-    if "baseline_margin" not in kpis or kpis["baseline_margin"] is None:
-        return None
-    margin = _number(kpis["baseline_margin"], f"{KPIS}: baseline_margin")
-    if margin < 0:
-        raise SettingsError(f"{KPIS}: baseline_margin must be 0 or more, got {margin}")
-    return margin
-
-
-def non_inferiority(kpis: dict[str, Any]) -> dict[str, float]:
-    """``non_inferiority``: per metric, how much worse than the baseline it may be (0 or more)."""
-    section = kpis.get("non_inferiority") or {}
-    if not isinstance(section, dict):
-        raise SettingsError(
-            f"{KPIS}: non_inferiority: expected a mapping of metric: tolerance, got {section!r}"
+def parse(raw: dict[str, Any]) -> Kpis:
+    """The ``Kpis`` of ``business/kpis.yaml`` as read, its keys and types already checked by
+    ``settings.py``: every bound and tolerance checked here, with the file and key named."""
+    fairness, minimum = raw.get("fairness") or {}, (raw.get("fairness") or {}).get("min_group_rows")
+    guardrails, families = grouped_bounds(raw.get("guardrails"), "families", f"{KPIS}: guardrails")
+    margin = raw.get("baseline_margin")
+    return Kpis(
+        primary_metric=None if raw.get("primary_metric") is None else str(raw["primary_metric"]),
+        thresholds=bounds(raw.get("thresholds"), f"{KPIS}: thresholds"),
+        baseline_margin=None if margin is None else _tolerance(margin, f"{KPIS}: baseline_margin"),
+        non_inferiority={
+            str(name): _tolerance(value, f"{KPIS}: non_inferiority.{name}")
+            for name, value in (raw.get("non_inferiority") or {}).items()
+        },
+        max_regression=_tolerance(
+            (raw.get("ci") or {}).get("max_regression", 0.0), f"{KPIS}: ci.max_regression"
+        ),
+        service=bounds(raw.get("service"), f"{KPIS}: service"),
+        monitoring=bounds(raw.get("monitoring"), f"{KPIS}: monitoring"),
+        guardrails=guardrails,
+        guardrail_families=families,
+        evidence=Evidence(**(raw.get("evidence") or {})),
+        fairness=Fairness(
+            sensitive_feature=str(fairness["sensitive_feature"]),
+            max_difference={
+                str(metric): bound({"max": limit}, f"{KPIS}: fairness.max_difference.{metric}").max
+                for metric, limit in (fairness.get("max_difference") or {}).items()
+            },
+            min_group_rows=MIN_GROUP_ROWS
+            if minimum is None
+            else minimum,  # None: the first run has not profiled it
         )
-    tolerances = {}
-    for name, raw in section.items():
-        tolerance = _number(raw, f"{KPIS}: non_inferiority.{name}")
-        if tolerance < 0:
-            raise SettingsError(f"{KPIS}: non_inferiority.{name} must be 0 or more, got {tolerance}")
-        tolerances[str(name)] = tolerance
-    return tolerances
+        if fairness.get("sensitive_feature")
+        else None,
+    )
 
 
-def check_metric_names(kpis: dict[str, Any], available: tuple[str, ...] | list[str]) -> None:
+def check_metric_names(kpis: Kpis, available: tuple[str, ...] | list[str]) -> None:
     """Every metric ``business/kpis.yaml`` names is one this model computes."""
-    named = [(f"thresholds.{name}", name) for name in thresholds(kpis)]
-    named += [(f"non_inferiority.{name}", name) for name in non_inferiority(kpis)]
-    if kpis.get("primary_metric") is not None:
-        named.insert(0, ("primary_metric", str(kpis["primary_metric"])))
+    named = [(f"thresholds.{name}", name) for name in kpis.thresholds]
+    named += [(f"non_inferiority.{name}", name) for name in kpis.non_inferiority]
+    if kpis.primary_metric is not None:
+        named.insert(0, ("primary_metric", kpis.primary_metric))
     else:
         raise SettingsError(f"{KPIS}: primary_metric is missing: name one of {', '.join(available)}")
     for key, name in named:
@@ -373,41 +433,3 @@ def check_metric_names(kpis: dict[str, Any], available: tuple[str, ...] | list[s
             raise SettingsError(
                 f"{KPIS}: {key}: {name!r} is not computed for this model; use one of {', '.join(available)}"
             )
-
-
-def without(
-    kpis: dict[str, Any], skipped: list[str] | tuple[str, ...], instead: str | None = None
-) -> dict[str, Any]:
-    """``kpis`` with the metrics an evaluation could not compute (``skipped``: a project with no
-    held-out pairs) left out of its thresholds and non-inferiority; a skipped primary metric becomes
-    ``instead`` (None: no primary metric, so no baseline comparison)."""
-    if not skipped:
-        return kpis
-    primary = kpis.get("primary_metric")
-    return {
-        **kpis,
-        "thresholds": {k: v for k, v in (kpis.get("thresholds") or {}).items() if k not in skipped},
-        "non_inferiority": {k: v for k, v in (kpis.get("non_inferiority") or {}).items() if k not in skipped},
-        "primary_metric": instead if primary in skipped else primary,
-    }
-
-
-def bound_of(kpis: dict[str, Any], metric: str) -> Bound:
-    """The metric's threshold, or a bound that only knows the metric's direction."""
-    return thresholds(kpis).get(metric) or Bound(
-        f"{KPIS}: {metric}", direction="higher" if higher_is_better(kpis, metric) else "lower"
-    )
-
-
-def ci_tolerance(kpis: dict[str, Any]) -> float:
-    """``ci.max_regression``: how much worse than the base branch a metric may get."""
-    ci = kpis.get("ci") or {}
-    if not isinstance(ci, dict):
-        raise SettingsError(f"{KPIS}: ci: expected a mapping with max_regression, got {ci!r}")
-    unknown = [k for k in ci if k != "max_regression"]
-    if unknown:
-        raise SettingsError(f"{KPIS}: ci: unknown key {', '.join(map(repr, unknown))}; only max_regression")
-    tolerance = _number(ci.get("max_regression", 0.0), f"{KPIS}: ci.max_regression")
-    if tolerance < 0:
-        raise SettingsError(f"{KPIS}: ci.max_regression must be 0 or more, got {tolerance}")
-    return tolerance

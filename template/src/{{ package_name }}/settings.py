@@ -2,7 +2,8 @@
 
 A misspelt key, a value of the wrong type or out of range is an error that names the file, the key
 and what is expected, before any stage does work. Bounds (``{min: x}``, ``{max: y}``) are checked
-by ``gates.py``, the one place that knows what a bound is.
+by ``gates.py``, the one place that knows what a bound is: ``business/kpis.yaml`` comes out of here
+as a ``gates.Kpis``, parsed once.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _models():
         max_difference: dict[str, float] = {}
         min_group_rows: int | None = Field(20, ge=1)  # None: a placeholder of the first run (20)
 
-    class Evidence(BaseModel):  # defaults: gates.EVIDENCE
+    class Evidence(BaseModel):  # defaults: gates.Evidence
         model_config = strict
         confidence: float = Field(0.95, ge=0.5, lt=1)
         resamples: int = Field(200, ge=20, le=100_000)
@@ -84,8 +85,9 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where}: {message[0].lower() + message[1:]} (got {shown})"
 
 
-def validate(kind: Literal["params", "kpis"], raw: Any) -> dict[str, Any]:
-    """``raw`` checked against its model; returns it unchanged (a plain dict) or raises SettingsError."""
+def validate(kind: Literal["params", "kpis"], raw: Any) -> Any:
+    """``raw`` checked against its model, or a SettingsError: params come back unchanged (a plain
+    dict), KPIs as a ``gates.Kpis``."""
     from pydantic import ValidationError
 
     from . import gates
@@ -101,10 +103,9 @@ def validate(kind: Literal["params", "kpis"], raw: Any) -> dict[str, Any]:
         problems = [_describe(e) for e in error.errors(include_url=False)]
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise SettingsError(f"{file}: " + "; ".join(problems[:3]) + more) from None
-    if kind == "kpis":  # every bound, whichever gate reads it
-        gates.thresholds(raw)
-        gates.non_inferiority(raw)
-        gates.bounds(raw.get("service"), f"{KPIS_FILE}: service")
-        gates.grouped_bounds(raw.get("guardrails"), "families", f"{KPIS_FILE}: guardrails")
-        gates.bounds(raw.get("monitoring"), f"{KPIS_FILE}: monitoring")
-    return raw
+    return gates.parse(raw) if kind == "kpis" else raw
+
+
+def kpis(raw: dict[str, Any]):
+    """A mapping written like ``business/kpis.yaml``, checked and parsed: a ``gates.Kpis``."""
+    return validate("kpis", raw)

@@ -89,7 +89,7 @@ def check_online(client, params: dict[str, Any]) -> list[dict[str, Any]]:
 GOLDEN_DRAFTED = 20  # documents only: how many drafted questions make qa asks
 
 
-def check_golden(client, params: dict[str, Any], kpis: dict[str, Any], root) -> tuple[list, dict]:
+def check_golden(client, params: dict[str, Any], kpis: gates.Kpis, root) -> tuple[list, dict]:
     from ..corpus.questions import project_questions
     from ..llm.scores import bleu, rouge_l
 
@@ -107,7 +107,7 @@ def check_golden(client, params: dict[str, Any], kpis: dict[str, Any], root) -> 
         scores["hit_at_k"] = round(
             sum(p["source"] in f for p, f in zip(pairs, found, strict=True)) / len(pairs), 6
         )
-    limits = {n: b for n, b in gates.thresholds(kpis).items() if n in scores}
+    limits = {n: b for n, b in kpis.thresholds.items() if n in scores}
     checks = [gates.check(n, scores[n], b) for n, b in limits.items()]
     shown = ", ".join(f"{n} {v}" for n, v in scores.items())
     failed = [f"{c['metric']} {c['value']} (needs {c['limit']})" for c in checks if not c["passed"]]
@@ -116,7 +116,7 @@ def check_golden(client, params: dict[str, Any], kpis: dict[str, Any], root) -> 
     return [check("golden questions", not failed, detail)], scores
 
 
-def check_guardrails(client, kpis: dict[str, Any], root) -> tuple[list, dict]:
+def check_guardrails(client, kpis: gates.Kpis, root) -> tuple[list, dict]:
     from ..guardrails.check import ATTACKS, BENIGN, family_checks, family_rates, read_set
 
     missed, touched = [], []
@@ -140,7 +140,7 @@ def check_guardrails(client, kpis: dict[str, Any], root) -> tuple[list, dict]:
         "false_positive_rate": round(len(touched) / len(benign), 6),
         "families": family_rates(families),
     }
-    overall, per_family = gates.grouped_bounds(kpis.get("guardrails"), "families", f"{KPIS_FILE}: guardrails")
+    overall, per_family = kpis.guardrails, kpis.guardrail_families
     checks = [gates.check(n, result[n], b) for n, b in overall.items()] + family_checks(result, per_family)
     detail = f"{len(attacks) - len(missed)}/{len(attacks)} attacks stopped, {len(touched)}/{len(benign)} benign touched"
     if missed or touched:
@@ -157,7 +157,7 @@ def check_malformed(client) -> list[dict[str, Any]]:
 SERVICE_LIMITS = ("ttft_p95_ms", "tokens_per_s", "error_rate")
 
 
-def check_load(url: str, params: dict[str, Any], kpis: dict[str, Any], root) -> tuple[list, dict]:
+def check_load(url: str, params: dict[str, Any], kpis: gates.Kpis, root) -> tuple[list, dict]:
     from ..corpus.questions import project_questions
 
     settings = params.get("loadtest") or {}
@@ -189,7 +189,7 @@ def check_load(url: str, params: dict[str, Any], kpis: dict[str, Any], root) -> 
         "error_rate": result["error_rate"],
     }
     result.update(observed)
-    limits = gates.bounds(kpis.get("service"), f"{KPIS_FILE}: service")
+    limits = kpis.service
     unknown = [n for n in limits if n not in observed]
     if unknown:
         raise gates.SettingsError(
@@ -200,7 +200,7 @@ def check_load(url: str, params: dict[str, Any], kpis: dict[str, Any], root) -> 
     return [check("load test", all(c["passed"] for c in checks), detail)], result
 
 
-def run_qa(url: str, params: dict[str, Any], kpis: dict[str, Any], root=None) -> dict[str, Any]:
+def run_qa(url: str, params: dict[str, Any], kpis: gates.Kpis, root=None) -> dict[str, Any]:
     """Every check; the report (``passed`` says whether all passed). Raises nothing for a failed check."""
     import http.client
 

@@ -51,13 +51,11 @@ def computed(metrics: dict[str, Any]) -> list[str]:
 
 
 def compare(
-    current: dict[str, float], base: dict[str, float] | None, kpis: dict[str, Any], intervals=None
+    current: dict[str, float], base: dict[str, float] | None, kpis: gates.Kpis, intervals=None
 ) -> list[dict[str, Any]]:
     """One row per gated metric: the evaluation gate's checks (thresholds, the baseline, with the
     ``intervals`` the evaluation measured) and the regression check against ``base``."""
-    tolerance = gates.ci_tolerance(kpis)
-    thresholds = gates.thresholds(kpis)
-    primary = kpis.get("primary_metric")
+    tolerance, thresholds, primary = kpis.max_regression, kpis.thresholds, kpis.primary_metric
     verdicts = {c["metric"]: c for c in gates.gate(current, kpis, intervals=intervals)["checks"]}
     names = list(thresholds) + [m for m in [primary] if m and m not in thresholds]
     rows = []
@@ -68,13 +66,13 @@ def compare(
         against = verdicts.get(f"{name} vs baseline")
         if against is not None:
             meets = meets and against["passed"]
-            limits.append(f"beats baseline {against['baseline']} by {gates.baseline_margin(kpis)}")
+            limits.append(f"beats baseline {against['baseline']} by {kpis.baseline_margin}")
         old = (base or {}).get(name)
         if old is None or value is None:
             change, regressed = None, False
         else:
             change = round(value - old, 6)
-            regressed = gates.bound_of(kpis, name).worse_by(value, old) > tolerance
+            regressed = kpis.bound_of(name).worse_by(value, old) > tolerance
         rows.append(
             {
                 "metric": name,
@@ -129,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluation = path(params, "gate")
     report = json.loads(evaluation.read_text(encoding="utf-8")) if evaluation.is_file() else {}
     skipped = report.get("skipped") or {}  # what the evaluation could not compute is not gated
-    kpis = gates.without(kpis, list(skipped), skipped.get(kpis.get("primary_metric"), {}).get("instead"))
+    kpis = kpis.without(list(skipped), skipped.get(kpis.primary_metric, {}).get("instead"))
     gates.check_metric_names(kpis, computed(current))
     base = base_metrics(args.base, metrics_path.relative_to(root).as_posix())
     rows = compare(current, base, kpis, (report.get("evidence") or {}).get("intervals"))

@@ -80,7 +80,8 @@ def fairness_rows(values, test_size: float) -> list[str]:
     """``min_group_rows`` the split can meet: the default (20) when the test split holds that many
     rows of two groups of the sensitive feature ``values`` (grouped as ``make fairness`` groups
     them), else the second-largest group's held-out rows, so that two groups are compared."""
-    from ..deployment.fairness import MIN_GROUP_ROWS, groups_of
+    from ..deployment.fairness import groups_of
+    from ..gates import MIN_GROUP_ROWS
 
     groups, _ = groups_of(values)
     held = sorted((held_out(int(rows), test_size) for rows in groups.value_counts()), reverse=True)
@@ -93,22 +94,22 @@ def fairness_rows(values, test_size: float) -> list[str]:
     ]
 
 
-def too_little(labels, task: str, test_size: float, evidence: dict[str, Any]) -> str | None:
+def too_little(labels, task: str, test_size: float, evidence) -> str | None:
     """What the test split of these labels will lack for the gate (``evidence`` of
     ``business/kpis.yaml``), as a warning; None: enough."""
     if task == "classification":
         counts = labels.astype(str).value_counts()
         held = {label: held_out(int(count), test_size) for label, count in counts.items()}
         rows, rarest = sum(held.values()), min(held, key=lambda label: (held[label], label))
-        short = held[rarest] < evidence["min_class_rows"]
+        short = held[rarest] < evidence.min_class_rows
         rare = f", {held[rarest]} of its rarest class {rarest!r}" if short else ""
     else:
         rows, short, rare = held_out(len(labels), test_size), False, ""
-    if rows >= evidence["min_test_rows"] and not short:
+    if rows >= evidence.min_test_rows and not short:
         return None
     return (
         f"the test split will hold {rows} rows{rare} (prepare.test_size {test_size}), and the gate "
-        f"asks for {evidence['min_test_rows']} rows and {evidence['min_class_rows']} of each class "
+        f"asks for {evidence.min_test_rows} rows and {evidence.min_class_rows} of each class "
         f"({KPIS_FILE}: evidence): no model can pass it on this data; add rows or raise prepare.test_size"
     )
 
@@ -158,11 +159,10 @@ def firstrun_kpis(file) -> dict[str, Any]:
 
 def warnings_of(params: dict[str, Any], frame) -> list[str]:
     """What the data cannot give the gate, said before the pipeline spends its time."""
-    from .. import gates
     from ..config import load_kpis
 
     labels = frame[params["data"]["target"]].dropna()
-    found = too_little(labels, params["task"], params["prepare"]["test_size"], gates.evidence(load_kpis()))
+    found = too_little(labels, params["task"], params["prepare"]["test_size"], load_kpis().evidence)
     return [found] if found else []
 
 

@@ -21,9 +21,9 @@ from typing import Any
 from .. import reports
 from ..config import load_kpis, load_params, path
 from ..errors import GateError
+from ..gates import Kpis
 
 MAX_DISTINCT = 10  # a numeric feature with more distinct values is binned into quartiles
-MIN_GROUP_ROWS = 20
 
 
 def groups_of(values) -> tuple[Any, str | None]:
@@ -81,19 +81,17 @@ def metric_functions(task: str, model, labels, positive: Any = None) -> dict[str
 
 
 def evaluate(
-    model, features, labels, task: str, settings: dict[str, Any], inputs=None, positive: Any = None
+    model, features, labels, task: str, settings, inputs=None, positive: Any = None
 ) -> dict[str, Any]:
     """Group metrics of ``model`` on ``features``/``labels`` and the verdict against ``settings``
-    (the ``fairness`` block: ``sensitive_feature``, ``max_difference``, ``min_group_rows``).
+    (a ``gates.Fairness``: the ``fairness`` block of business/kpis.yaml).
     ``features`` holds the sensitive feature; ``inputs`` (default: ``features``) is what the model
     is given."""
     import warnings
 
     from fairlearn.metrics import MetricFrame
 
-    from .. import gates
-
-    name = settings["sensitive_feature"]
+    name = settings.sensitive_feature
     if name not in features.columns:
         raise GateError(
             f"the sensitive feature {name!r} (business/kpis.yaml: fairness) is not a column of the "
@@ -102,12 +100,7 @@ def evaluate(
     groups, note = groups_of(features[name])
     metrics = metric_functions(task, model, labels, positive)
     inputs = features if inputs is None else inputs
-    minimum = settings.get("min_group_rows")
-    minimum = MIN_GROUP_ROWS if minimum is None else minimum  # None: the first run has not profiled it
-    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
-        raise gates.SettingsError(
-            f"business/kpis.yaml: fairness.min_group_rows: expected a whole number of rows, got {minimum!r}"
-        )
+    minimum = settings.min_group_rows
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = MetricFrame(
@@ -123,10 +116,7 @@ def evaluate(
         str(group): {"rows": int((groups == group).sum()), **{m: _number(v) for m, v in row.items()}}
         for group, row in frame.by_group.iterrows()
     }
-    limits = {
-        metric: gates.bound({"max": limit}, f"business/kpis.yaml: fairness.max_difference.{metric}").max
-        for metric, limit in (settings.get("max_difference") or {}).items()
-    }
+    limits = settings.max_difference
     checks = []
     for metric, limit in limits.items():
         value = _number(difference.get(metric)) if metric in metrics else None
@@ -157,11 +147,11 @@ def _number(value) -> float | None:
     )
 
 
-def run(params: dict[str, Any], kpis: dict[str, Any]) -> dict[str, Any]:
+def run(params: dict[str, Any], kpis: Kpis) -> dict[str, Any]:
     """The check as configured in ``kpis``: load the model and the held-out data, evaluate, write
     ``paths.fairness``. Does not raise on a failed check: see ``result['passed']``."""
-    settings = kpis.get("fairness") or {}
-    if not settings.get("sensitive_feature"):
+    settings = kpis.fairness
+    if settings is None:
         result = {
             "configured": False,
             "passed": True,

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import load_kpis, load_params, path
 from ..errors import GateError
+from ..gates import Kpis
 from ..serving.qa import check as _check
 from ..serving.qa import conclude, new_report, to_markdown
 from . import loadtest
@@ -102,7 +103,7 @@ def check_malformed(
     return checks
 
 
-def check_load(url: str, rows, params: dict[str, Any], kpis: dict[str, Any]) -> tuple[dict, dict]:
+def check_load(url: str, rows, params: dict[str, Any], kpis: Kpis) -> tuple[dict, dict]:
     settings = params.get("loadtest") or {}
     result = loadtest.load_test(
         url, rows, kpis, int(settings.get("requests", 400)), int(settings.get("concurrency", 4))
@@ -113,7 +114,7 @@ def check_load(url: str, rows, params: dict[str, Any], kpis: dict[str, Any]) -> 
     return _check("load test", result["passed"], detail), result
 
 
-def check_fairness(params: dict[str, Any], kpis: dict[str, Any]) -> tuple[dict, dict]:
+def check_fairness(params: dict[str, Any], kpis: Kpis) -> tuple[dict, dict]:
     from . import fairness
 
     result = fairness.run(params, kpis)
@@ -169,7 +170,7 @@ class Run:
 
     url: str
     params: dict[str, Any]
-    kpis: dict[str, Any]
+    kpis: Kpis
     rows: list[dict[str, Any]]
     client: loadtest.Client
     report: dict[str, Any]
@@ -208,7 +209,7 @@ OFFLINE_CHECKS: list[Callable[[Run], list[dict[str, Any]]]] = [_fairness, _batch
 def run_qa(
     url: str,
     params: dict[str, Any],
-    kpis: dict[str, Any],
+    kpis: Kpis,
     batch: bool = True,
     service_checks=None,
     offline_checks=None,

@@ -20,6 +20,7 @@ from .. import reports
 from ..config import load_kpis, load_params, path, project_root, shown
 from ..data.table import read_table
 from ..errors import GateError
+from ..gates import Kpis
 from ..serving.log import read_log
 
 EXTREME = 1e9  # a logged value beyond this many times the training data's largest is left out
@@ -131,7 +132,7 @@ def write_outputs(params: dict[str, Any], verdict: dict[str, Any], snapshot) -> 
     reports.outputs(retrain=verdict["retrain"], drift_share=verdict["drift_share"])
 
 
-def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None, days: int | None = None):
+def run(params: dict[str, Any], kpis: Kpis, source: str | None = None, days: int | None = None):
     """Compare production inputs with the training data; write the report and the verdict."""
     from ..data import roles as column_roles
     from ..data.prepare import with_features
@@ -156,8 +157,9 @@ def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None,
         raise GateError(f"the production data in {description} has none of the model's input columns")
     from .. import gates
 
-    monitoring = kpis.get("monitoring") or {}
-    limit = gates.bound(monitoring.get("drift_share", {"max": 0.3}), f"{gates.KPIS}: monitoring.drift_share")
+    limit = kpis.monitoring.get("drift_share") or gates.Bound(
+        f"{gates.KPIS}: monitoring.drift_share", max=0.3
+    )
     if limit.max is None:
         raise gates.SettingsError(f"{gates.KPIS}: monitoring.drift_share: give the largest share as max")
     max_share = limit.max

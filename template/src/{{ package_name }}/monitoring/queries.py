@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import gates, reports
-from ..config import KPIS_FILE, load_kpis, load_params, path, project_root
+from ..config import load_kpis, load_params, path, project_root
 from ..errors import GateError
 
 MEASURES = (
@@ -100,7 +100,7 @@ def measure(
     }
 
 
-def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None, days: int | None = None):
+def run(params: dict[str, Any], kpis: gates.Kpis, source: str | None = None, days: int | None = None):
     from ..corpus.collect import read_jsonl
     from ..serving.log import log_dir, read_records
 
@@ -127,7 +127,7 @@ def run(params: dict[str, Any], kpis: dict[str, Any], source: str | None = None,
     opinions = folder(location)
     feedback = read_records(opinions, days)[0] if opinions.is_dir() else []
     measured = measure(records, reference, closeness(params, root), feedback)
-    limits = gates.bounds(kpis.get("monitoring"), f"{KPIS_FILE}: monitoring")
+    limits = kpis.monitoring
     checks = [gates.check(n, measured[n], b) for n, b in limits.items() if n in MEASURES]
     crossed = [c["metric"] for c in checks if not c["passed"] and c["value"] is not None]
     verdict = {

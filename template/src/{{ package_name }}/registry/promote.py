@@ -14,9 +14,9 @@ from ..errors import PromotionError
 from . import tracking
 
 
-def promote(settings: dict[str, Any], kpis: dict[str, Any]) -> str:
+def promote(settings: dict[str, Any], kpis: gates.Kpis) -> str:
     mlflow_client = tracking.client(settings)
-    name, metric = settings["model_name"], kpis["primary_metric"]
+    name, metric = settings["model_name"], kpis.primary_metric
     challenger = tracking.version_by_alias(mlflow_client, name, tracking.CHALLENGER)
     if challenger is None:
         raise PromotionError(f"model {name!r} has no {tracking.CHALLENGER!r} version: run the pipeline first")
@@ -40,7 +40,7 @@ def promote(settings: dict[str, Any], kpis: dict[str, Any]) -> str:
                 f"(model {name}, version {challenger.version}, alias {tracking.CHAMPION})"
             )
         new, old = float(challenger.tags[key]), float(champion.tags[key])
-        if gates.bound_of(kpis, metric).worse_by(new, old) > 0:
+        if kpis.bound_of(metric).worse_by(new, old) > 0:
             raise PromotionError(
                 f"{name} v{challenger.version} has {metric}={new}, worse than champion v{champion.version} ({old})"
             )

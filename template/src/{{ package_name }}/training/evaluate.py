@@ -10,6 +10,7 @@ falls short fails the pipeline; a passing one is registered under the alias ``ch
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -28,9 +29,9 @@ def judge(kpis, task: str, model, trivial, features, labels, metrics, positive=N
     from .. import gates
 
     report = report or {}
-    evidence = gates.evidence(kpis)
-    gated = [name for name in gates.thresholds(kpis) if name in metrics]
-    primary = kpis.get("primary_metric") if gates.baseline_margin(kpis) is not None else None
+    evidence = kpis.evidence
+    gated = [name for name in kpis.thresholds if name in metrics]
+    primary = kpis.primary_metric if kpis.baseline_margin is not None else None
     primary = primary if primary in metrics else None
     intervals = task_metrics.bootstrap(
         task, model, trivial, features, labels, gated, evidence, positive, primary
@@ -41,7 +42,7 @@ def judge(kpis, task: str, model, trivial, features, labels, metrics, positive=N
         counts = {str(label): int(found.get(str(label), 0)) for label in model.classes_}
     more = gates.evidence_checks(len(labels), counts, kpis)
     verdict = gates.gate(metrics, kpis, reasons=report.get("not_computed"), intervals=intervals, more=more)
-    return {**verdict, "evidence": {**evidence, "intervals": intervals}}
+    return {**verdict, "evidence": {**dataclasses.asdict(evidence), "intervals": intervals}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -307,20 +307,20 @@ def bootstrap(
     features,
     labels,
     names: list[str],
-    evidence: dict[str, Any],
+    evidence,
     positive: Any = None,
     primary: str | None = None,
 ) -> dict[str, list[float]]:
     """The interval of each metric of ``names``: its ``1 - confidence`` and ``confidence``
-    percentiles over ``evidence['resamples']`` bootstrap resamples of the test rows (seeded), so the
+    percentiles over ``evidence.resamples`` bootstrap resamples of the test rows (seeded), so the
     end a gate reads is one-sided at ``confidence``; and ``"<primary> vs baseline"``, the primary
     metric's lead over the ``trivial`` model on the same resamples. A test split of more than
     ``MOST_ROWS`` rows is resampled that many rows at a time: an interval wider than it need be."""
     import numpy as np
 
     rows = len(labels)
-    rng = np.random.default_rng(int(evidence["seed"]))
-    draws = rng.integers(0, rows, (int(evidence["resamples"]), min(rows, MOST_ROWS)))
+    rng = np.random.default_rng(evidence.seed)
+    draws = rng.integers(0, rows, (evidence.resamples, min(rows, MOST_ROWS)))
     classes = list(model.classes_) if task == "classification" else None
 
     def scored(estimator) -> dict[str, Any]:
@@ -332,7 +332,7 @@ def bootstrap(
     samples = {name: mine[name] for name in names if name in mine}
     if primary in mine:
         samples[f"{primary} vs baseline"] = mine[primary] - scored(trivial)[primary]
-    low, high = 100 * (1 - float(evidence["confidence"])), 100 * float(evidence["confidence"])
+    low, high = 100 * (1 - evidence.confidence), 100 * evidence.confidence
     found = {}
     for name, values in samples.items():
         kept = values[~np.isnan(values)]
