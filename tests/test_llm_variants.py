@@ -32,8 +32,13 @@ def test_the_qdrant_store_in_local_mode_serves_the_same_pipeline(tmp_path, llm_e
 
 @pytest.mark.slow
 def test_a_project_without_retrieval_fine_tunes_and_passes_the_gate(tmp_path, llm_env):
+    """Fine-tuning and the agent's tools with no index: the document search reads the documents."""
     root = built_project(
-        tmp_path / "finetuning-only", llm_env, profile="llmops", base_model="tiny", llm_parts=["finetuning"]
+        tmp_path / "finetuning-only",
+        llm_env,
+        profile="llmops",
+        base_model="tiny",
+        llm_parts=["finetuning", "agent"],
     )
     assert not (root / "models/index").exists() and (root / "models/adapter/adapter_config.json").is_file()
     gate = json.loads((root / "reports/gate.json").read_text())

@@ -46,6 +46,7 @@ src/{pkg}/chat/backends.py
 src/{pkg}/chat/costs.py
 src/{pkg}/chat/feedback.py
 src/{pkg}/chat/protocol.py
+src/{pkg}/chat/tools.py
 src/{pkg}/chat/qa.py
 src/{pkg}/corpus/README.md
 src/{pkg}/monitoring/queries.py
@@ -106,7 +107,16 @@ src/{pkg}/guardrails/reveal.py
 src/{pkg}/guardrails/review.py
 tests/test_guardrails.py
 """.split()
-PARTS = [["retrieval", "finetuning", "guardrails"], ["retrieval"], ["finetuning"], ["guardrails"], []]
+AGENT_FILES = """
+data/sample/plans.csv
+src/{pkg}/tools/README.md
+src/{pkg}/tools/__init__.py
+src/{pkg}/tools/helpdesk.py
+src/{pkg}/tools/registry.py
+tests/test_tools.py
+""".split()
+ALL_PARTS = ["retrieval", "finetuning", "guardrails", "agent"]
+PARTS = [ALL_PARTS, ["retrieval", "finetuning", "guardrails"], ["retrieval"], ["finetuning"], ["guardrails"], []]
 LLM_ONLY = ("torch", "transformers", "peft", "presidio", "tokenizers", "sentence-transformers", "qdrant")
 TABULAR_ONLY = ("scikit-learn", "evidently", "fairlearn", "joblib")
 
@@ -122,6 +132,7 @@ def expected(parts: list[str], pkg: str = "my_ml_project") -> set[str]:
         FINETUNING_FILES if "finetuning" in parts else []
     )
     names += GUARDRAILS_FILES if "guardrails" in parts else []
+    names += AGENT_FILES if "agent" in parts else []
     return {name.format(pkg=pkg) for name in names}
 
 
@@ -288,7 +299,11 @@ def test_bad_llm_answers_are_refused(tmp_path, answers, question, message):
 @pytest.fixture(scope="module")
 def llm_project(tmp_path_factory, llm_env) -> Path:
     return built_project(
-        tmp_path_factory.mktemp("llmops") / "my-ml-project", llm_env, profile="llmops", base_model="tiny"
+        tmp_path_factory.mktemp("llmops") / "my-ml-project",
+        llm_env,
+        profile="llmops",
+        base_model="tiny",
+        llm_parts=ALL_PARTS,
     )
 
 

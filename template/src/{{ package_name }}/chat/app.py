@@ -9,8 +9,9 @@
   ``max_tokens`` (``finish_reason: length`` when the answer reaches it; ``serving.max_tokens`` the
   most and the default), ``temperature``, ``top_p``, ``seed``, ``n`` (several answers, each
   written and screened on its own) and ``response_format`` (JSON, and
-  JSON that follows a schema, by constrained decoding: ``llm/structured.py``); a parameter it
-  cannot honour is a 400 naming it (``protocol.py``);
+  JSON that follows a schema, by constrained decoding: ``llm/structured.py``) and ``tools``
+  (``tool_calls`` back, valid by constrained decoding, streamed too: ``chat/tools.py``); a
+  parameter it cannot honour is a 400 naming it (``protocol.py``);
 - ``GET /v1/models``: the one model it serves (``tracking.model_name``);
 - ``POST /v1/feedback``: a verdict on an answer by its request id (``chat/feedback.py``);
 - ``GET /health``, ``GET /metrics`` (Prometheus): the serving base's, plus time to first token,
@@ -33,6 +34,7 @@ from typing import Any
 
 from ..config import load_params, project_root
 from . import protocol
+from . import tools as tool_calling
 
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RATE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
@@ -113,6 +115,7 @@ class Chat:
         self.dropped_chunks: list[str] = []  # retrieved chunks the rails kept out of the prompt
         self.finish_reason = "stop"
         self.grounded: float | None = None  # the first answer's, when the output rails measured it
+        self.calls: list[dict[str, Any]] = []  # the tool calls the answers make (tools offered)
 
     def timed(self, pieces):
         """``pieces`` as they come, noting when the model wrote the first and the last."""
@@ -217,6 +220,12 @@ class Chat:
         }
         if len(answers) > 1:
             record["answers"] = answers
+        if self.calls:  # the arguments as the privacy policy lets the log hold them
+            scrub = service.rails.scrub if service.rails is not None else str
+            record["tool_calls"] = [
+                {"name": c["function"]["name"], "arguments": scrub(c["function"]["arguments"])}
+                for c in self.calls
+            ]
         service.log.write_records([record], self.traffic)
         service.trace_end(self.span, record)
         return protocol.usage(prompt_tokens, answer_tokens)
@@ -272,8 +281,11 @@ class ChatService:
             prompt = self.rails.mark(prompt)  # the canary that an answer reading the prompt out holds
         messages = [*messages[: request.last_user], {"role": "user", "content": prompt}]
         messages += request.messages[request.last_user + 1 :]
-        messages = self.fit(chat, messages)
-        if request.stream:
+        if request.tools is not None:  # the tools offered, described before everything else
+            messages = self.fit(chat, [request.tools.system_message(), *messages], request.last_user + 1)
+        else:
+            messages = self.fit(chat, messages)
+        if request.stream and request.tools is None:
             from ..serving.base import Stream
 
             return Stream(self._events(chat, question, messages, contexts), self._stream_error)
@@ -285,6 +297,14 @@ class ChatService:
                 chat.released()  # the first token, for a client that waits for the whole answer
                 text += piece
             answer = text.strip()
+            if request.tools is not None:
+                answer, call = tool_calling.read(answer)
+                if call is not None:  # a call: nothing for the output rails to screen
+                    chat.calls.append(call)
+                    chat.finish_reason = "tool_calls"
+                    answers.append(("", "tool_calls", [call]))
+                    usages.append(usage)
+                    continue
             if self.rails is not None:
                 screened = self.rails.check_output(answer, "\n\n".join(c["text"] for c in contexts))
                 chat.count(screened.triggers)
@@ -295,23 +315,31 @@ class ChatService:
             usages.append(usage)
         used = chat.finish(
             question,
-            [text for text, _ in answers],
+            [text for text, *_ in answers],
             contexts,
             self.prompt_tokens(messages, usages[0]),
             sum(u.get("tokens", 0) for u in usages),
         )
-        return protocol.completion(chat.ident, self.name, answers, used, self._extra(chat, contexts))
+        answer = protocol.completion(chat.ident, self.name, answers, used, self._extra(chat, contexts))
+        if request.stream:  # a call is whole or nothing: it goes out as the chunks of the answer
+            from ..serving.base import Stream
 
-    def fit(self, chat: Chat, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+            return Stream(protocol.chunks(answer, request.include_usage), self._stream_error)
+        return answer
+
+    def fit(
+        self, chat: Chat, messages: list[dict[str, str]], prompt: int | None = None
+    ) -> list[dict[str, str]]:
         """The conversation within the model's context (``serving.context_tokens``, or the model's
-        own): the oldest earlier turns go first, never a system message nor the prompt;
-        ``chat.dropped`` counts them (the response and the log say so)."""
+        own): the oldest earlier turns go first, never a system message nor the prompt (at
+        ``prompt``: by default the last user message); ``chat.dropped`` counts them (the response
+        and the log say so)."""
         if not self.context or len(messages) == 1:
             return messages
         count = self.backend.count_tokens
         sizes = [count(m["content"]) + PER_MESSAGE for m in messages]
         total, room = sum(sizes), int(self.context) - int(chat.request.asked.max_new_tokens or self.cap)
-        prompt = chat.request.last_user
+        prompt = chat.request.last_user if prompt is None else prompt
         dropped = set()
         for number, message in enumerate(messages):
             if total <= room:

@@ -4,12 +4,13 @@
 and the message an OpenAI client expects (400 ``invalid_request_error`` naming the parameter, 404
 for an unknown model); ``error`` shapes every refusal as ``{"error": {"message", "type", "param",
 "code"}}``. ``completion`` and ``chunk`` build the answers (``chat.completion`` and
-``chat.completion.chunk``). Every message of a conversation is read (text parts); ``stop``,
-``max_tokens``/``max_completion_tokens``, ``temperature``, ``top_p``, ``seed`` and ``n`` (up to
-``MAX_CHOICES`` answers, each written on its own: with a seed, choice ``i`` samples with seed + i)
+``chat.completion.chunk``). Every message of a conversation is read (text parts, an assistant's
+``tool_calls``, ``role: tool`` results); ``stop``, ``max_tokens``/``max_completion_tokens``,
+``temperature``, ``top_p``, ``seed``, ``n`` (up to ``MAX_CHOICES`` answers, each written on its
+own: with a seed, choice ``i`` samples with seed + i) and ``tools``/``tool_choice`` (``tools.py``)
 are honoured, the penalties where the generator has them (an upstream server). A parameter nothing
-here does (``tools``, ``logprobs``: the output rails may change an answer's text, which its
-tokens' probabilities would then not match, ...) is refused with a 400
+here does (``logprobs``: the output rails may change an answer's text, which its tokens'
+probabilities would then not match, ...) is refused with a 400
 naming it, as is an unknown one, never accepted and ignored; ``user``, ``metadata`` and the like,
 which do not change the answer, are accepted.
 """
@@ -24,6 +25,7 @@ from typing import Any
 from ..errors import shorten
 from ..llm.generate import Asked
 from ..serving.base import Refused
+from . import tools as tool_calling
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 MAX_CHOICES = 8  # n: answers per request, each generated in full
@@ -37,6 +39,7 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     n: int = 1  # answers to write (choices)
+    tools: tool_calling.Offered | None = None  # the tools the model may call (tools, tool_choice)
 
     @property
     def last_user(self) -> int:
@@ -102,14 +105,11 @@ NEUTRAL = {"user", "metadata", "store", "service_tier", "prompt_cache_key", "saf
 # Parameters the service honours itself (the rest of this module reads them).
 READ = {"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens"}
 READ |= {"temperature", "top_p", "seed", "stop", "n", "presence_penalty", "frequency_penalty"}
-READ |= {"response_format"}
+READ |= {"response_format", "tools", "tool_choice", "parallel_tool_calls"}
 # Accepted at their "off" value only: the service has nothing that does them (yet).
 NOT_YET = {
-    "tools": "calling tools",
-    "tool_choice": "calling tools",
-    "functions": "calling functions",
-    "function_call": "calling functions",
-    "parallel_tool_calls": "calling tools",
+    "functions": "the deprecated functions (use tools)",
+    "function_call": "the deprecated function_call (use tool_choice)",
     "logprobs": "log probabilities",
     "top_logprobs": "log probabilities",
     "logit_bias": "biasing tokens",
@@ -144,17 +144,28 @@ def _stop(value: Any) -> tuple[str, ...]:
 def _messages(messages: Any) -> list[dict[str, str]]:
     if not isinstance(messages, list) or not messages:
         raise Invalid("messages: expected a non-empty list of messages", "messages")
-    turns = []
+    turns, called = [], {}
     for number, message in enumerate(messages):
         where = f"messages[{number}]"
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             raise Invalid(f"{where}: expected an object with a role ({', '.join(sorted(ROLES))})", where)
-        if message.get("tool_calls"):
-            raise Invalid(f"{where}.tool_calls: this service does not support calling tools yet", where)
         content = message.get("content")
         if content is None and message["role"] in ("assistant", "tool"):
             content = ""
-        turns.append({"role": message["role"], "content": text_of(content, f"{where}.content")})
+        text = text_of(content, f"{where}.content")
+        if message.get("tool_calls"):  # the model's own calls, as it wrote them
+            try:
+                calls = tool_calling.check_calls(message, where)
+            except tool_calling.Invalid as error:
+                raise Invalid(str(error), error.param) from None
+            called.update({c["id"]: c["function"]["name"] for c in calls})
+            text = "\n".join([text, *map(tool_calling.call_text, calls)]).strip()
+        elif message["role"] == "tool":
+            ident = message.get("tool_call_id")
+            if not isinstance(ident, str) or ident not in called:
+                raise Invalid(f"{where}.tool_call_id: no earlier assistant message made that call", where)
+            text = f"{called[ident]} returned: {text}"
+        turns.append({"role": message["role"], "content": text})
     if not any(t["role"] == "user" and t["content"].strip() for t in turns):
         raise Invalid("messages: no user message with text to answer", "messages")
     if not turns[max(i for i, t in enumerate(turns) if t["role"] == "user")]["content"].strip():
@@ -217,6 +228,28 @@ def parse(
         except FormatError as error:
             raise Invalid(f"response_format: {error}", "response_format") from None
         response_format = response_format if schema is not None else None
+    try:
+        offered = tool_calling.offered(request.get("tools"), request.get("tool_choice"))
+    except tool_calling.Invalid as error:
+        raise Invalid(str(error), error.param) from None
+    if request.get("parallel_tool_calls") not in (None, True, False):
+        raise Invalid("parallel_tool_calls: expected true or false", "parallel_tool_calls")
+    if offered is not None:
+        from ..llm.structured import FormatError, check
+
+        if response_format is not None:
+            raise Invalid(
+                "response_format: not together with tools (a call is JSON already)", "response_format"
+            )
+        if "response_format" not in honoured:
+            raise Invalid(
+                "tools: the model this service runs cannot be held to a tool call's format", "tools"
+            )
+        try:
+            check(offered.schema())
+        except FormatError as error:
+            raise Invalid(f"tools: a tool's parameters {error}", "tools") from None
+        response_format = offered.response_format()
     asked = Asked(
         max_new_tokens=tokens or max_tokens_cap,
         temperature=_number(request, "temperature", 0, 2),
@@ -229,7 +262,7 @@ def parse(
     )
     options = request.get("stream_options") or {}
     include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False
-    return ChatRequest(messages, asked, stream, include_usage, n)
+    return ChatRequest(messages, asked, stream, include_usage, n, offered)
 
 
 class StopAt:
@@ -272,13 +305,21 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
+def message(text: str | None, calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An assistant message: its text, or the tools it calls (``content`` null, as OpenAI's)."""
+    if calls:
+        return {"role": "assistant", "content": None, "tool_calls": calls}
+    return {"role": "assistant", "content": text}
+
+
 def completion(
-    ident: str, model: str, answers: list[tuple[str, str]], tokens: dict[str, int], extra: dict[str, Any]
+    ident: str, model: str, answers: list[tuple], tokens: dict[str, int], extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """A ``chat.completion`` with one choice per ``(text, finish_reason)`` of ``answers``."""
+    """A ``chat.completion`` with one choice per ``(text, finish_reason)`` of ``answers`` (or
+    ``(text, finish_reason, tool_calls)``)."""
     choices = [
-        {"index": index, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-        for index, (text, finish) in enumerate(answers)
+        {"index": index, "message": message(*answer[:1], *answer[2:]), "finish_reason": answer[1]}
+        for index, answer in enumerate(answers)
     ]
     return {
         "id": ident,
@@ -302,3 +343,27 @@ def chunk(
         "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
         **extra,
     }
+
+
+def chunks(answer: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
+    """A whole ``chat.completion`` as the chunks of a stream (each choice: its role, its text or
+    its tool calls, then its finish reason; the usage last when asked for)."""
+    ident, model = answer["id"], answer["model"]
+    extra = {
+        k: v for k, v in answer.items() if k not in ("id", "object", "created", "model", "choices", "usage")
+    }
+    out = []
+    for choice in answer["choices"]:
+        index, said = choice["index"], choice["message"]
+        out.append(chunk(ident, model, {"role": "assistant", "content": ""}, index=index))
+        for number, call in enumerate(said.get("tool_calls") or []):
+            named = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
+            out.append(chunk(ident, model, {"tool_calls": [{"index": number, **named}]}, index=index))
+            arguments = {"function": {"arguments": call["function"]["arguments"]}}
+            out.append(chunk(ident, model, {"tool_calls": [{"index": number, **arguments}]}, index=index))
+        if said.get("content"):
+            out.append(chunk(ident, model, {"content": said["content"]}, index=index))
+        out.append(chunk(ident, model, {}, choice["finish_reason"], index, **extra))
+    if include_usage:
+        out.append({**chunk(ident, model, {}), "choices": [], "usage": answer["usage"]})
+    return out

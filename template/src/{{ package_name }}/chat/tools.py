@@ -1,0 +1,190 @@
+"""Tool calling through the OpenAI protocol: ``tools`` and ``tool_choice`` in, ``tool_calls`` out.
+
+The client's tools (``tools``: ``{"type": "function", "function": {"name", "description",
+"parameters"}}``) are described to the model in a system message, and the model writes one JSON
+document by constrained decoding (``llm/structured.py``): ``{"tool": <name>, "arguments": {...}}``,
+the arguments held to that tool's schema, or, where ``tool_choice`` is ``auto``,
+``{"answer": "..."}``. So every model, ``tiny`` included, calls only tools it was offered, with
+arguments that follow their schema; an upstream server is held to the same document through its
+own ``response_format``. A call goes back as the message's ``tool_calls`` with ``finish_reason:
+tool_calls``; the client runs the tool and continues the conversation with a ``role: tool``
+message, which the model then reads (a call it made earlier is shown to it as the document it wrote).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import shorten
+
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_TOOLS = 128
+PREAMBLE = (
+    "You can call tools. To call one, write a JSON object "
+    '{"tool": <its name>, "arguments": {<its arguments>}}{answer}. The tools:\n'
+)
+
+
+@dataclass(frozen=True)
+class Offered:
+    """The tools of one request and what ``tool_choice`` allows: ``choice`` is ``auto`` (call one
+    or answer), ``required`` (call one) or the name of the one tool to call."""
+
+    tools: tuple[dict[str, Any], ...]  # {"name", "description", "parameters"} each
+    choice: str
+
+    @property
+    def names(self) -> list[str]:
+        return [t["name"] for t in self.tools]
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema of what the model may write."""
+        calls = [
+            {
+                "type": "object",
+                "properties": {"tool": {"const": t["name"]}, "arguments": t["parameters"]},
+                "required": ["tool", "arguments"],
+                "additionalProperties": False,
+            }
+            for t in self.tools
+            if self.choice in ("auto", "required") or t["name"] == self.choice
+        ]
+        if self.choice == "auto":
+            answer = {"type": "string", "maxLength": 4000}
+            calls.append(
+                {
+                    "type": "object",
+                    "properties": {"answer": answer},
+                    "required": ["answer"],
+                    "additionalProperties": False,
+                }
+            )
+        return calls[0] if len(calls) == 1 else {"anyOf": calls}
+
+    def response_format(self) -> dict[str, Any]:
+        return {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": self.schema()}}
+
+    def system_message(self) -> dict[str, str]:
+        """The tools as the model reads them."""
+        import orjson
+
+        answer = ', or {"answer": <your answer>} to answer without one' if self.choice == "auto" else ""
+        lines = [PREAMBLE.replace("{answer}", answer)]
+        for item in self.tools:
+            if self.choice in ("auto", "required") or item["name"] == self.choice:
+                parameters = orjson.dumps(item["parameters"]).decode()
+                lines.append(f"- {item['name']}: {item['description']} Arguments: {parameters}\n")
+        return {"role": "system", "content": "".join(lines).strip()}
+
+
+class Invalid(ValueError):
+    """A ``tools``/``tool_choice``/message that is not one the protocol allows; ``param`` names it."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
+
+
+def offered(tools: Any, choice: Any) -> Offered | None:
+    """The request's ``tools`` and ``tool_choice`` checked (None: no tool may be called)."""
+    if tools is None or tools == []:
+        if choice not in (None, "none", "auto"):
+            raise Invalid("tool_choice: the request offers no tools", "tool_choice")
+        return None
+    if not isinstance(tools, list) or len(tools) > MAX_TOOLS:
+        raise Invalid(f"tools: expected a list of up to {MAX_TOOLS} tools", "tools")
+    found: list[dict[str, Any]] = []
+    for number, item in enumerate(tools):
+        where = f"tools[{number}]"
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or item.get("type") != "function" or not isinstance(function, dict):
+            raise Invalid(f'{where}: expected {{"type": "function", "function": {{...}}}}', where)
+        name = function.get("name")
+        if not isinstance(name, str) or not NAME.match(name):
+            raise Invalid(
+                f"{where}.function.name: 1-64 letters, digits, _ or -, got {shorten(repr(name))}", where
+            )
+        if name in (t["name"] for t in found):
+            raise Invalid(f"{where}.function.name: {name!r} is offered twice", where)
+        parameters = function.get("parameters", {"type": "object", "properties": {}})
+        if not isinstance(parameters, dict):
+            raise Invalid(f"{where}.function.parameters: expected a JSON schema object", where)
+        description = function.get("description", "")
+        if not isinstance(description, str):
+            raise Invalid(f"{where}.function.description: expected a string", where)
+        found.append({"name": name, "description": description, "parameters": parameters})
+    if choice is None or choice == "auto":
+        picked = "auto"
+    elif choice == "none":
+        return None
+    elif choice == "required":
+        picked = "required"
+    elif (
+        isinstance(choice, dict)
+        and choice.get("type") == "function"
+        and isinstance(choice.get("function"), dict)
+        and isinstance(choice["function"].get("name"), str)
+    ):
+        picked = choice["function"]["name"]
+        if picked not in (t["name"] for t in found):
+            raise Invalid(f"tool_choice: {shorten(picked)!r} is not one of the tools offered", "tool_choice")
+    else:
+        raise Invalid(
+            'tool_choice: expected none, auto, required or {"type": "function", ...}', "tool_choice"
+        )
+    return Offered(tuple(found), picked)
+
+
+def call_text(call: dict[str, Any]) -> str:
+    """An assistant's tool call as the model wrote it (the conversation shows it so)."""
+    import orjson
+
+    function = call.get("function") or {}
+    raw = function.get("arguments") or "{}"
+    try:
+        arguments = orjson.loads(raw) if isinstance(raw, str) else raw
+    except orjson.JSONDecodeError:
+        arguments = raw
+    return orjson.dumps({"tool": function.get("name"), "arguments": arguments}).decode()
+
+
+def check_calls(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list) or not all(
+        isinstance(c, dict)
+        and isinstance(c.get("id"), str)
+        and isinstance(c.get("function"), dict)
+        and isinstance(c["function"].get("name"), str)
+        for c in calls
+    ):
+        raise Invalid(
+            f"{where}.tool_calls: expected a list of {{id, type, function: {{name, arguments}}}}", where
+        )
+    if message.get("role") != "assistant":
+        raise Invalid(f"{where}.tool_calls: only an assistant message calls tools", where)
+    return calls
+
+
+def read(text: str) -> tuple[str | None, dict[str, Any] | None]:
+    """What the model wrote: ``(answer, None)`` or ``(None, tool_call)`` (OpenAI's shape, with a
+    fresh ``call_`` id); ``(text, None)`` when it is not a whole document (cut by ``max_tokens``)."""
+    import orjson
+
+    try:
+        written = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text, None
+    if isinstance(written, dict) and isinstance(written.get("tool"), str):
+        arguments = orjson.dumps(written.get("arguments") or {}).decode()
+        call = {
+            "id": f"call_{uuid.uuid4().hex[:24]}",
+            "type": "function",
+            "function": {"name": written["tool"], "arguments": arguments},
+        }
+        return None, call
+    if isinstance(written, dict) and isinstance(written.get("answer"), str):
+        return written["answer"], None
+    return text, None
