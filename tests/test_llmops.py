@@ -556,7 +556,19 @@ assert answer.content and answer.usage_metadata["output_tokens"] > 0, answer
 assert answer.response_metadata["finish_reason"] in ("stop", "length"), answer.response_metadata
 pieces = [chunk.content for chunk in chat.stream(history)]
 assert sum(bool(p) for p in pieces) >= 2, pieces
-print("langchain", answer.response_metadata["finish_reason"], len(pieces))
+from pydantic import BaseModel, Field
+
+class RideCost(BaseModel):
+    'The price of one ride.'
+    minutes: int = Field(ge=1, le=600)
+    electric: bool
+
+caller = ChatOpenAI(base_url=sys.argv[1] + "/v1", api_key="none", model="my-ml-project", max_tokens=64,
+                    temperature=0, max_retries=0).bind_tools([RideCost], tool_choice="RideCost")
+called = caller.invoke(history)
+assert [c["name"] for c in called.tool_calls] == ["RideCost"], called
+RideCost(**called.tool_calls[0]["args"])
+print("langchain", answer.response_metadata["finish_reason"], len(pieces), called.tool_calls[0]["args"])
 """
 LITELLM = """
 import json, sys
@@ -568,12 +580,20 @@ assert answer.choices[0].message.content and answer.usage.completion_tokens > 0,
 chunks = list(litellm.completion(**ask, stream=True, stream_options={"include_usage": True}))
 text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 assert text.strip(), chunks
+tool = {"type": "function", "function": {"name": "ride_cost", "description": "The price of one ride",
+        "parameters": {"type": "object", "required": ["minutes", "electric"], "additionalProperties": False,
+                       "properties": {"minutes": {"type": "integer", "minimum": 1, "maximum": 600},
+                                      "electric": {"type": "boolean"}}}}}
+called = litellm.completion(**{**ask, "max_tokens": 64}, tools=[tool], tool_choice="required")
+call = called.choices[0].message.tool_calls[0]
+assert called.choices[0].finish_reason == "tool_calls" and call.function.name == "ride_cost", called
+assert set(json.loads(call.function.arguments)) == {"minutes", "electric"}, call
 try:
-    litellm.completion(**ask, tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}])
-    raise SystemExit("tools were accepted")
+    litellm.completion(**ask, logprobs=True)
+    raise SystemExit("logprobs were accepted")
 except litellm.BadRequestError as error:
-    assert "tools" in str(error), error
-print("litellm", answer.choices[0].finish_reason, len(chunks))
+    assert "logprobs" in str(error), error
+print("litellm", answer.choices[0].finish_reason, len(chunks), call.function.arguments)
 """
 NODE = """
 import OpenAI from "openai";
@@ -598,7 +618,16 @@ try {
 } catch (error) {
   if (!(error instanceof OpenAI.BadRequestError) || error.param !== "n") throw error;
 }
-console.log("openai-node", answer.choices[0].finish_reason, finish);
+const tool = { type: "function", function: { name: "ride_cost", description: "The price of one ride",
+  parameters: { type: "object", required: ["minutes"], additionalProperties: false,
+                properties: { minutes: { type: "integer", minimum: 1, maximum: 600 } } } } };
+const called = await client.chat.completions.create({
+  model: "my-ml-project", messages, max_tokens: 64, tools: [tool], tool_choice: "required",
+});
+const call = called.choices[0].message.tool_calls[0];
+if (call.function.name !== "ride_cost" || !Number.isInteger(JSON.parse(call.function.arguments).minutes))
+  throw new Error(`tool call: ${JSON.stringify(called)}`);
+console.log("openai-node", answer.choices[0].finish_reason, finish, call.function.arguments);
 """
 SCHEMA = """
 import json, sys
@@ -625,7 +654,18 @@ client = OpenAI(base_url=sys.argv[1] + "/v1", api_key="none", max_retries=0)
 parse = getattr(client.chat.completions, "parse", None) or client.beta.chat.completions.parse
 parsed = parse(model="my-ml-project", messages=messages, response_format=Station, max_tokens=48)
 assert isinstance(parsed.choices[0].message.parsed, Station), parsed
-print("schema", len(lines), parsed.choices[0].message.parsed.bikes)
+# A tool as the SDK declares it (strict, from a pydantic model), its arguments parsed back by it.
+import openai
+
+class Fare(BaseModel):
+    minutes: int = Field(ge=1, le=600)
+    electric: bool
+
+tools = [openai.pydantic_function_tool(Fare)]
+called = parse(model="my-ml-project", messages=messages, tools=tools, tool_choice="required", max_tokens=64)
+fare = called.choices[0].message.tool_calls[0].function.parsed_arguments
+assert isinstance(fare, Fare) and called.choices[0].finish_reason == "tool_calls", called
+print("schema", len(lines), parsed.choices[0].message.parsed.bikes, fare)
 """
 
 
@@ -633,8 +673,10 @@ print("schema", len(lines), parsed.choices[0].message.parsed.bikes)
 def test_third_party_clients_hold_a_conversation_stream_and_read_refusals(llm_project, llm_env, tmp_path):
     """The clients teams use, each at a pinned release from its registry: LangChain's ChatOpenAI,
     LiteLLM and OpenAI's npm client (run by node) hold a conversation, stream, read usage and the
-    finish reason, and read a refused parameter as the error it is; every response parses as the
-    OpenAI SDK's own types (generated from OpenAI's published API schema)."""
+    finish reason, call a tool they declare (LangChain's from a pydantic model) and read a refused
+    parameter as the error it is; every response parses as the OpenAI SDK's own types (generated
+    from OpenAI's published API schema), and the SDK parses a strict tool's arguments back into
+    its pydantic model."""
     import shutil
 
     root = llm_project

@@ -28,6 +28,7 @@ the requests are traced in MLflow. Host and port: ``serving`` in params.yaml, or
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import time
 from typing import Any
@@ -116,6 +117,7 @@ class Chat:
         self.finish_reason = "stop"
         self.grounded: float | None = None  # the first answer's, when the output rails measured it
         self.calls: list[dict[str, Any]] = []  # the tool calls the answers make (tools offered)
+        self.agent: dict[str, Any] | None = None  # the agent's loop (tools/agent.py), when it answered
 
     def timed(self, pieces):
         """``pieces`` as they come, noting when the model wrote the first and the last."""
@@ -220,6 +222,8 @@ class Chat:
         }
         if len(answers) > 1:
             record["answers"] = answers
+        if self.agent is not None:
+            record["agent"] = self.agent
         if self.calls:  # the arguments as the privacy policy lets the log hold them
             scrub = service.rails.scrub if service.rails is not None else str
             record["tool_calls"] = [
@@ -245,6 +249,7 @@ class ChatService:
         self.context = serving.get("context_tokens") or getattr(generate, "context_tokens", None)
         self.honoured = frozenset(getattr(generate, "honours", ()))
         self.metrics: Metrics | None = None
+        self.agent = None  # tools/agent.py, when the project has tools: the model <name>-agent
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         from .costs import cost
@@ -269,13 +274,21 @@ class ChatService:
 
     # ------------------------------------------------------------------ the route
     def handle(self, body: bytes, traffic: str | None):
-        request = protocol.parse(body, self.name, self.cap, self.honoured)
+        names = (self.name, self.agent.name) if self.agent is not None else self.name
+        request = protocol.parse(body, names, self.cap, self.honoured)
+        if self.agent is not None and request.model == self.agent.name and (request.tools or request.n > 1):
+            param = "tools" if request.tools is not None else "n"
+            raise protocol.Invalid(
+                f"{param}: the agent runs the project's own tools, one answer at a time", param
+            )
         chat = Chat(self, request, traffic)
         messages, blocked = chat.screen()
         if blocked is not None:
             return self._blocked(chat, blocked)
         question = messages[request.last_user]["content"]
         chat.span = self.trace_start(question)
+        if self.agent is not None and request.model == self.agent.name:
+            return self._agent(chat, self.agent.start(messages, request, question))
         prompt, contexts = self.backend.prompt(question, chat.keep)  # retrieval and the prompt template
         if self.rails is not None:
             prompt = self.rails.mark(prompt)  # the canary that an answer reading the prompt out holds
@@ -326,6 +339,65 @@ class ChatService:
 
             return Stream(protocol.chunks(answer, request.include_usage), self._stream_error)
         return answer
+
+    # ------------------------------------------------------------------ the agent (tools/agent.py)
+    def _agent(self, chat: Chat, run):
+        """The agent's loop answered: streamed, its steps as they are done, then the answer."""
+        if not chat.request.stream:
+            return self._agent_answer(chat, run, *self._agent_steps(run))
+        from ..serving.base import Stream
+
+        return Stream(self._agent_events(chat, run), self._stream_error)
+
+    def _agent_steps(self, run, each=None) -> tuple[str, str]:
+        """The loop run to its end (``each(step)`` for every step): ``(text, finish)``."""
+        steps = self.agent.advance(run)
+        while True:
+            try:
+                step = next(steps)
+            except StopIteration as done:
+                return done.value
+            if each is not None:
+                each(step)
+
+    def _agent_events(self, chat: Chat, run):
+        name, ident = self.agent.name, chat.ident
+        yield protocol.chunk(ident, name, {"role": "assistant", "content": ""})
+        steps = self.agent.advance(run)
+        while True:
+            try:
+                step = next(steps)
+            except StopIteration as done:
+                answer = self._agent_answer(chat, run, *done.value)
+                break
+            yield protocol.chunk(ident, name, {}, agent_step=step)
+        yield from protocol.chunks(answer, chat.request.include_usage)[1:]
+
+    def _agent_answer(self, chat: Chat, run, text: str, finish: str) -> dict[str, Any]:
+        """The loop's end as a chat completion (and its log line): the answer through the output
+        rails, a bound's or a pause's sentence as it is."""
+        answer = text.strip()
+        if finish == "answer" and self.rails is not None:
+            results = "\n\n".join(m["content"] for m in run.messages if m["role"] == "tool")
+            screened = self.rails.check_output(answer, results)
+            chat.count(screened.triggers)
+            answer = screened.text
+        chat.finish_reason = "stop" if finish in ("answer", "approval") else "length"
+        chat.first = chat.first or time.perf_counter()
+        chat.agent = self.agent.report(run, finish)
+        used = chat.finish(run.question, [answer], [], run.prompt_tokens, run.tokens)
+        extra = {"guardrails": chat.rules, "agent": chat.agent}
+        return protocol.completion(chat.ident, self.agent.name, [(answer, chat.finish_reason)], used, extra)
+
+    def decide(self, body: bytes, traffic: str | None) -> dict[str, Any]:
+        """``POST /v1/actions``: a person's decision on a call waiting for approval; the loop
+        resumes and the request is answered (at once, not streamed)."""
+        request = protocol.json_object(body)
+        ident, decision = request.get("id"), request.get("decision")
+        if not isinstance(ident, str):
+            raise protocol.Invalid("id: expected the action id the agent's answer named", "id")
+        run = self.agent.resume(ident, decision)
+        return self._agent_answer(Chat(self, run.request, traffic), run, *self._agent_steps(run))
 
     def fit(
         self, chat: Chat, messages: list[dict[str, str]], prompt: int | None = None
@@ -497,6 +569,10 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
         learned = settings["input"]["injection"]["detector"]["action"] == "screen"
         rails = Rails(settings, backend.count_tokens, for_project(root) if learned else None)  # trained now
     service = ChatService(params, backend, rails, costs.load(root), log)
+    if importlib.util.find_spec(f"{__package__.rsplit('.', 1)[0]}.tools") is not None:
+        from ..tools.agent import Agent
+
+        service.agent = Agent(service, params)
     base = ServiceBase("Chat service", backend.source, log, params, route="chat", error=protocol.error)
     service.metrics = Metrics(base.registry)
     app = base.app
@@ -505,8 +581,11 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        entry = {"id": service.name, "object": "model", "created": created, "owned_by": "organization"}
-        return {"object": "list", "data": [entry]}
+        names = [service.name] + ([service.agent.name] if service.agent is not None else [])
+        entries = [
+            {"id": n, "object": "model", "created": created, "owned_by": "organization"} for n in names
+        ]
+        return {"object": "list", "data": entries}
 
     schema = {
         "type": "object",
@@ -535,6 +614,11 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
     properties = {"request_id": {"type": "string"}, "verdict": verdict, "comment": {"type": "string"}}
     shape = {"type": "object", "required": ["request_id", "verdict"], "properties": properties}
     base.post("/v1/feedback", feedback.handler(feedback_log, rails), shape)
+    if service.agent is not None:
+        decision = {"type": "string", "enum": ["approve", "reject"]}
+        properties = {"id": {"type": "string"}, "decision": decision}
+        shape = {"type": "object", "required": ["id", "decision"], "properties": properties}
+        base.post("/v1/actions", service.decide, shape, threaded=True)
     return app
 
 

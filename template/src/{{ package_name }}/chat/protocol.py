@@ -40,6 +40,7 @@ class ChatRequest:
     include_usage: bool
     n: int = 1  # answers to write (choices)
     tools: tool_calling.Offered | None = None  # the tools the model may call (tools, tool_choice)
+    model: str = ""  # the model asked for (the service's, or its agent's)
 
     @property
     def last_user(self) -> int:
@@ -174,23 +175,25 @@ def _messages(messages: Any) -> list[dict[str, str]]:
 
 
 def parse(
-    body: bytes, served: str, max_tokens_cap: int, honoured: frozenset[str] = frozenset()
+    body: bytes, served: str | tuple[str, ...], max_tokens_cap: int, honoured: frozenset[str] = frozenset()
 ) -> ChatRequest:
     """The request in ``body``, or ``Invalid`` naming the parameter: an unknown one, a value out of
     range, or one that neither the service nor its generator can honour (``honoured``: the optional
-    parameters the generator takes, e.g. ``presence_penalty`` upstream)."""
+    parameters the generator takes, e.g. ``presence_penalty`` upstream). ``served``: the model's
+    name, or the names it answers to (the first by default)."""
+    names = (served,) if isinstance(served, str) else tuple(served)
     request = json_object(body)
     for name, value in request.items():
         if name in NOT_YET and value not in OFF:
             raise Invalid(f"{name}: this service does not support {NOT_YET[name]} yet", name)
         if name not in READ | NEUTRAL | set(NOT_YET):
             raise Invalid(f"Unrecognized request argument supplied: {shorten(name)}", shorten(name))
-    model = request.get("model", served)
+    model = request.get("model") or names[0]
     if not isinstance(model, str):
         raise Invalid("model: expected a string", "model")
-    if model not in (served, ""):
+    if model not in names:
         raise Invalid(
-            f"the model {shorten(model)!r} does not exist: this service serves {served!r}",
+            f"the model {shorten(model)!r} does not exist: this service serves {' and '.join(map(repr, names))}",
             "model",
             404,
             "model_not_found",
@@ -262,7 +265,7 @@ def parse(
     )
     options = request.get("stream_options") or {}
     include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False
-    return ChatRequest(messages, asked, stream, include_usage, n, offered)
+    return ChatRequest(messages, asked, stream, include_usage, n, offered, model)
 
 
 class StopAt:

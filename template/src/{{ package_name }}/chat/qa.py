@@ -82,7 +82,11 @@ def check_online(client, params: dict[str, Any]) -> list[dict[str, Any]]:
     name = params["tracking"]["model_name"]
     return [
         check("health", status == 200, body.decode(errors="replace")[:200]),
-        check("models", [m.get("id") for m in models] == [name], f"serves {[m.get('id') for m in models]}"),
+        check(  # the model, and its agent where the project has tools
+            "models",
+            [m.get("id") for m in models] in ([name], [name, f"{name}-agent"]),
+            f"serves {[m.get('id') for m in models]}",
+        ),
     ]
 
 

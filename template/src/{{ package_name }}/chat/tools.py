@@ -5,7 +5,9 @@ The client's tools (``tools``: ``{"type": "function", "function": {"name", "desc
 document by constrained decoding (``llm/structured.py``): ``{"tool": <name>, "arguments": {...}}``,
 the arguments held to that tool's schema, or, where ``tool_choice`` is ``auto``,
 ``{"answer": "..."}``. So every model, ``tiny`` included, calls only tools it was offered, with
-arguments that follow their schema; an upstream server is held to the same document through its
+arguments that follow their schema (the arguments a schema declares, and no others: a schema with
+``properties`` and no ``additionalProperties`` is read as ``false``, as OpenAI's strict mode
+writes it); an upstream server is held to the same document through its
 own ``response_format``. A call goes back as the message's ``tool_calls`` with ``finish_reason:
 tool_calls``; the client runs the tool and continues the conversation with a ``role: tool``
 message, which the model then reads (a call it made earlier is shown to it as the document it wrote).
@@ -115,6 +117,8 @@ def offered(tools: Any, choice: Any) -> Offered | None:
         description = function.get("description", "")
         if not isinstance(description, str):
             raise Invalid(f"{where}.function.description: expected a string", where)
+        if "properties" in parameters and "additionalProperties" not in parameters:
+            parameters = {**parameters, "additionalProperties": False}  # the arguments it declares
         found.append({"name": name, "description": description, "parameters": parameters})
     if choice is None or choice == "auto":
         picked = "auto"
