@@ -111,6 +111,7 @@ AGENT_FILES = """
 data/sample/plans.csv
 src/{pkg}/tools/README.md
 src/{pkg}/tools/__init__.py
+src/{pkg}/tools/agent.py
 src/{pkg}/tools/helpdesk.py
 src/{pkg}/tools/registry.py
 tests/test_tools.py
