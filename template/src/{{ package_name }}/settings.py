@@ -38,6 +38,10 @@ def _models():
         guardrail_trigger_rate: dict[str, Any] | None = None
         cost_per_day: dict[str, Any] | None = None
         grounded_share: dict[str, Any] | None = None
+        wrongly_blocked_share: dict[str, Any] | None = None
+        tool_error_rate: dict[str, Any] | None = None  # the agent (tools/agent.py)
+        steps_per_request: dict[str, Any] | None = None
+        approval_wait_s: dict[str, Any] | None = None
 
     class Fairness(BaseModel):
         model_config = strict

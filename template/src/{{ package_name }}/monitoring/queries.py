@@ -14,7 +14,11 @@ window), QA and load-test traffic left out, and measures:
 - ``cost_per_day``: the largest day's cost (``business/prices.yaml``);
 - ``grounded_share``: the mean grounding of the logged answers (the faithfulness proxy);
 - ``wrongly_blocked_share``: the share of the feedback (``POST /v1/feedback``, the feedback log
-  beside the request log) that says an answer was wrongly blocked (None without feedback).
+  beside the request log) that says an answer was wrongly blocked (None without feedback);
+- the project's agent (``tools/agent.py``), over the requests it finished (None without any):
+  ``tool_error_rate``, the share of its tool calls that failed, timed out or were given arguments
+  that did not fit; ``steps_per_request``, the mean number of calls a request took;
+  ``approval_wait_s``, the 95th percentile of how long a call waited for a person's decision.
 
 The report also counts the rules that fired (``triggers``: every input and output rule, grounding
 flags included) and the feedback by verdict.
@@ -41,7 +45,11 @@ MEASURES = (
     "cost_per_day",
     "grounded_share",
     "wrongly_blocked_share",
+    "tool_error_rate",
+    "steps_per_request",
+    "approval_wait_s",
 )
+TOOL_ERRORS = {"failed", "timeout", "arguments", "unknown"}  # a step's outcomes that count as errors
 INPUT_RULES = {"length", "tokens", "injection", "obfuscation", "pii"}  # the rules that screen a question
 REFERENCE_PERCENTILE = 5
 
@@ -86,6 +94,14 @@ def measure(
     for item in feedback:
         verdicts[str(item.get("verdict"))] = verdicts.get(str(item.get("verdict")), 0) + 1
     wrongly = round(verdicts.get("wrongly_blocked", 0) / len(feedback), 4) if feedback else None
+    # The agent's requests as they ended (a paused one is logged again, whole, when it resumes).
+    loops = [
+        r["agent"]
+        for r in records
+        if isinstance(r.get("agent"), dict) and r["agent"].get("finish") != "approval"
+    ]
+    steps = [s for loop in loops for s in loop.get("steps") or []]
+    waits = [float(s["waited_s"]) for s in steps if isinstance(s.get("waited_s"), int | float)]
     return {
         "requests": len(records),
         "query_drift_share": round(sum(s < cutoff for s in current) / len(current), 4) if current else 0.0,
@@ -93,6 +109,11 @@ def measure(
         "cost_per_day": round(max(by_day.values()), 6) if by_day else 0.0,
         "grounded_share": round(sum(grounded) / len(grounded), 4) if grounded else None,
         "wrongly_blocked_share": wrongly,
+        "tool_error_rate": round(sum(s.get("outcome") in TOOL_ERRORS for s in steps) / len(steps), 4)
+        if steps
+        else None,
+        "steps_per_request": round(len(steps) / len(loops), 4) if loops else None,
+        "approval_wait_s": round(percentile(waits, 95), 3) if waits else None,
         "triggers": dict(sorted(triggers.items())),
         "feedback": dict(sorted(verdicts.items())),
         "reference_cutoff": round(float(cutoff), 6),
