@@ -113,6 +113,7 @@ src/{pkg}/tools/README.md
 src/{pkg}/tools/__init__.py
 src/{pkg}/tools/agent.py
 src/{pkg}/tools/helpdesk.py
+src/{pkg}/tools/mcp_server.py
 src/{pkg}/tools/registry.py
 tests/test_tools.py
 """.split()
@@ -191,6 +192,7 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
     assert ("baseline_margin" in kpis) == ("finetuning" in parts)
     main = (root / "src/my_ml_project/__main__.py").read_text()
     rails = ' "guardrails",' if "guardrails" in parts else ""
+    rails += ' "tools",' if "agent" in parts else ""
     assert f'PHASES = ("corpus", "llm",{rails} "ci", "registry", "chat", "monitoring")' in main
     # CI installs the torch build the workflow names; fine-tuning may move to a GPU runner
     ci = yaml.safe_load((root / ".github/workflows/ci.yml").read_text())
