@@ -12,6 +12,7 @@ Replace them with your own: a typed function, a docstring with ``Args:``, and ``
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any
 
@@ -23,9 +24,27 @@ EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 def _project():
-    from ..config import load_params, project_root
+    """The project's settings, read once per process and again when params.yaml changes (a
+    tool call then costs the tool's own work, not the settings' checks)."""
+    from ..config import PARAMS_FILE, project_root
 
-    return load_params(), project_root()
+    root = project_root()
+    return _settings(root, (root / PARAMS_FILE).stat().st_mtime_ns), root
+
+
+@functools.lru_cache(maxsize=4)
+def _settings(root, changed: int) -> dict[str, Any]:
+    from ..config import load_params
+
+    return load_params(root)
+
+
+@functools.lru_cache(maxsize=2)
+def _retriever(root, changed: int):
+    """The project's index, opened once (and again when the index is rebuilt)."""
+    from ..llm.index import open_index
+
+    return open_index(_project()[0], root)
 
 
 @tool(timeout_s=10.0)
@@ -43,9 +62,9 @@ def search_documents(
     k = max(1, min(int(k), 10))
     params, root = _project()
     if params.get("retrieval"):
-        from ..llm.index import open_index
-
-        found = open_index(params, root).search([query], k)[0]
+        index = path(params, "index", root)
+        built = max((f.stat().st_mtime_ns for f in index.iterdir()), default=0)  # rebuilt: opened again
+        found = _retriever(root, built).search([query], k)[0]
         return [{"document": c["document"], "title": c.get("title", ""), "text": c["text"]} for c in found]
     from ..corpus.collect import read_jsonl
 
