@@ -109,12 +109,14 @@ tests/test_guardrails.py
 """.split()
 AGENT_FILES = """
 data/sample/plans.csv
+data/sample/scenarios.jsonl
 src/{pkg}/tools/README.md
 src/{pkg}/tools/__init__.py
 src/{pkg}/tools/agent.py
 src/{pkg}/tools/helpdesk.py
 src/{pkg}/tools/mcp_server.py
 src/{pkg}/tools/registry.py
+src/{pkg}/tools/scenarios.py
 tests/test_tools.py
 """.split()
 ALL_PARTS = ["retrieval", "finetuning", "guardrails", "agent"]
@@ -160,7 +162,7 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
     optional = [
         stage for part, stage in (("retrieval", "index"), ("finetuning", "finetune")) if part in parts
     ]
-    rails = ["guardrails"] if "guardrails" in parts else []
+    rails = (["agent"] if "agent" in parts else []) + (["guardrails"] if "guardrails" in parts else [])
     assert list(stages) == [
         "collect",
         "validate",

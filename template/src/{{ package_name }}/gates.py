@@ -344,6 +344,7 @@ class Kpis:
     monitoring: dict[str, Bound] = field(default_factory=dict)
     guardrails: dict[str, Bound] = field(default_factory=dict)
     guardrail_families: dict[str, Bound] = field(default_factory=dict)
+    agent: dict[str, Bound] = field(default_factory=dict)  # the agent stage (tools/scenarios.py)
     evidence: Evidence = Evidence()
     fairness: Fairness | None = None
 
@@ -404,6 +405,7 @@ def parse(raw: dict[str, Any]) -> Kpis:
         monitoring=bounds(raw.get("monitoring"), f"{KPIS}: monitoring"),
         guardrails=guardrails,
         guardrail_families=families,
+        agent=bounds(raw.get("agent"), f"{KPIS}: agent"),
         evidence=Evidence(**(raw.get("evidence") or {})),
         fairness=Fairness(
             sensitive_feature=str(fairness["sensitive_feature"]),

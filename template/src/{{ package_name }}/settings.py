@@ -71,6 +71,7 @@ def _models():
         monitoring: Monitoring = Monitoring()
         fairness: Fairness | None = None
         guardrails: dict[str, Any] = {}
+        agent: dict[str, Any] = {}  # the agent stage's bounds (tools/scenarios.py)
         evidence: Evidence | None = None
 
     from .params import params_model

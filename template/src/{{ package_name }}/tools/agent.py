@@ -10,7 +10,8 @@ model reads it. The loop ends with the model's answer, or at the first bound of 
 ``params.yaml`` it reaches: ``max_steps`` tool calls, ``max_seconds`` of wall time,
 ``max_tokens`` generated, ``max_cost`` spent (``business/prices.yaml``). The response says which
 (``agent.finish``: ``answer``, ``max_steps``, ``max_seconds``, ``max_tokens``, ``max_cost``,
-``context`` when the conversation outgrew the model's context, ``approval``), its
+``context`` when the conversation outgrew the model's context, ``length`` when one step reached
+the answer's token limit, ``approval``), its
 ``finish_reason`` is ``stop``, or ``length`` for a bound.
 
 A tool that needs approval (``approval``: tools with side effects) is never run unasked: the
@@ -45,6 +46,9 @@ class Run:
     prompt_tokens: int = 0
     cost: float = 0.0
     steps: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(
+        default_factory=list
+    )  # what the model called, as it wrote it
     pending: dict[str, Any] | None = None  # the call waiting for a person
 
     def elapsed(self) -> float:
@@ -80,7 +84,9 @@ class Agent:
     """The loop over ``tools`` for a chat service (``chat/app.py``): ``service`` generates, counts
     tokens and cost, and screens with its guardrails."""
 
-    def __init__(self, service, params: dict[str, Any]):
+    def __init__(self, service, params: dict[str, Any], approvals: str = "pause"):
+        """``approvals``: ``pause`` (the service: a person decides) or ``simulate`` (the agent
+        stage: the call counts as made and approved, and is not run)."""
         from ..chat import tools as tool_calling
         from . import registry
 
@@ -91,6 +97,7 @@ class Agent:
         self.offered = tool_calling.offered(specs, "auto")
         self.pending = Pending(float(self.settings["approval_minutes"]))
         self.name = f"{service.name}-agent"
+        self.approvals = approvals
 
     # ------------------------------------------------------------------ the loop
     def start(self, messages: list[dict[str, str]], request, question: str) -> Run:
@@ -159,12 +166,31 @@ class Agent:
             run.cost += self.service.cost(prompt, tokens)
             answer, call = tool_calling.read(text.strip())
             if call is None:
-                if usage.get("finish") == "length":
-                    return self._cut("max_tokens"), "max_tokens"
+                if usage.get("finish") == "length":  # the step's own limit, or the loop's budget
+                    spent = run.tokens >= int(bound["max_tokens"])
+                    return self._cut("max_tokens" if spent else "length"), "max_tokens" if spent else "length"
                 return answer or "", "answer"
             name = call["function"]["name"]
             arguments = json.loads(call["function"]["arguments"])
+            run.calls.append((name, arguments))
             item = self.tools.get(name)
+            if item is not None and item.approval:  # arguments that do not fit are never put to a person
+                from .registry import ToolError
+
+                try:
+                    item.arguments(arguments)
+                except ToolError as error:
+                    run.steps.append(
+                        {"tool": name, "arguments": self._shown(arguments), "outcome": error.kind}
+                    )
+                    self._add(run, name, arguments, f"error: {error}")
+                    yield run.steps[-1]
+                    continue
+            if item is not None and item.approval and self.approvals == "simulate":
+                run.steps.append({"tool": name, "arguments": self._shown(arguments), "outcome": "approval"})
+                self._add(run, name, arguments, "a person approved this call (an evaluation: it was not run)")
+                yield run.steps[-1]
+                continue
             if item is not None and item.approval:
                 run.pending = {
                     "tool": name,
@@ -240,6 +266,8 @@ class Agent:
     def _cut(bound: str) -> str:
         if bound == "context":
             return "The assistant stopped before an answer: the conversation outgrew the model's context."
+        if bound == "length":
+            return "The assistant stopped before an answer: a step reached the answer's token limit (max_tokens)."
         return f"The assistant stopped before an answer: it reached agent.{bound} in params.yaml."
 
     def report(self, run: Run, finish: str) -> dict[str, Any]:

@@ -1,0 +1,183 @@
+"""Agent evaluation: the scenarios (``paths.scenarios``) through the agent, scored and gated.
+
+Each scenario is a user's goal, the tool calls it should take (``calls``: the tool and the key
+arguments; in that order unless ``"ordered": false``) and the facts the final answer should hold
+(``facts``, case-insensitive). The project's agent (``agent.py``, on the project's model and
+tools, its bounds from ``params.yaml``) runs each goal; a call that needs approval counts as made
+and approved, and is not run. Scores, over the scenarios:
+
+- ``tool_selection_accuracy``: the share whose called tools are the expected ones (as a set);
+- ``argument_accuracy``: the share of expected calls made with every key argument as expected
+  (text compared without case and surrounding spaces);
+- ``trajectory_match``: the share whose calls follow the expected ones (in order, or as a set);
+- ``task_success``: the share that match the trajectory and whose answer holds every fact;
+- ``steps_per_task``, ``cost_per_task``: the mean tool calls and cost of a scenario.
+
+They are checked against ``agent`` in ``business/kpis.yaml`` by the shared gate (``gates.py``);
+``reports/agent.json`` (``paths.agent_report``) holds every scenario's trajectory. A miss fails
+the stage with one line per metric.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from .. import gates, reports
+from ..config import load_kpis, load_params, path, project_root
+from ..errors import QualityGateError, SettingsError
+
+METRICS = (
+    "tool_selection_accuracy",
+    "argument_accuracy",
+    "trajectory_match",
+    "task_success",
+    "steps_per_task",
+    "cost_per_task",
+)
+
+
+def _same(expected: Any, given: Any) -> bool:
+    if isinstance(expected, str) and isinstance(given, str):
+        return expected.strip().lower() == given.strip().lower()
+    return expected == given
+
+
+def score(scenario: dict[str, Any], calls: list[tuple[str, dict[str, Any]]], answer: str) -> dict[str, Any]:
+    """One scenario's scores from the calls the agent made (``(tool, arguments)``) and its answer."""
+    expected = scenario.get("calls") or []
+    wanted, made = [c["tool"] for c in expected], [name for name, _ in calls]
+    matched = 0
+    for call in expected:
+        keys = call.get("arguments") or {}
+        if any(
+            name == call["tool"] and all(_same(v, given.get(k)) for k, v in keys.items())
+            for name, given in calls
+        ):
+            matched += 1
+    ordered = scenario.get("ordered", True)
+    trajectory = made == wanted if ordered else sorted(made) == sorted(wanted)
+    facts = [str(f).lower() for f in scenario.get("facts") or []]
+    return {
+        "selected": set(made) == set(wanted),
+        "arguments_matched": matched,
+        "arguments_expected": len(expected),
+        "trajectory": trajectory,
+        "success": trajectory and all(f in answer.lower() for f in facts),
+    }
+
+
+def read(file: Path) -> list[dict[str, Any]]:
+    """The scenarios, each checked: a goal, calls of known shape, facts."""
+    import json
+
+    scenarios = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{file.name} line {number}"
+        try:
+            item = json.loads(line)
+        except ValueError as error:
+            raise SettingsError(f"{where} is not JSON: {error}") from None
+        calls = item.get("calls") if isinstance(item, dict) else None
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("goal"), str)
+            or not isinstance(calls, list)
+            or not all(isinstance(c, dict) and isinstance(c.get("tool"), str) for c in calls)
+        ):
+            raise SettingsError(
+                f'{where}: expected {{"goal": "...", "calls": [{{"tool": ..., "arguments": {{...}}}}], "facts": [...]}}'
+            )
+        scenarios.append(item)
+    if not scenarios:
+        raise SettingsError(f"{file.name}: no scenario to evaluate the agent on")
+    return scenarios
+
+
+def run(params: dict[str, Any], kpis: gates.Kpis, root: Path) -> dict[str, Any]:
+    """Every scenario through the agent: the metrics, each scenario's trajectory, the gate."""
+    from ..chat import backends, costs
+    from ..chat.app import ChatService
+    from ..llm.generate import Asked
+    from .agent import Agent
+
+    backend, rails = backends.load(params, root), None
+    if (root / "guardrails/policy.yaml").is_file():  # a tool's output screened as in the service
+        from ..guardrails import policy
+        from ..guardrails.rails import Rails
+
+        rails = Rails(policy.load(root), backend.count_tokens)
+    agent = Agent(
+        ChatService(params, backend, rails, costs.load(root), log=None), params, approvals="simulate"
+    )
+    scenarios = read(path(params, "scenarios", root))
+    unknown = sorted({c["tool"] for s in scenarios for c in s["calls"]} - set(agent.tools))
+    if unknown:
+        raise SettingsError(f"{params['paths']['scenarios']}: no tool named {', '.join(map(repr, unknown))}")
+    serving = params.get("serving") or {}  # each step as long as the service lets an answer be
+    limit = int(serving.get("max_tokens") or params["generation"]["max_new_tokens"])
+    request = SimpleNamespace(asked=Asked(max_new_tokens=limit))
+    results = []
+    for scenario in scenarios:
+        loop = agent.start([{"role": "user", "content": scenario["goal"]}], request, scenario["goal"])
+        steps = agent.advance(loop)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                answer, finish = done.value
+                break
+        scores = score(scenario, loop.calls, answer)
+        results.append(
+            {
+                "goal": scenario["goal"],
+                "calls": [{"tool": name, "arguments": arguments} for name, arguments in loop.calls],
+                "answer": answer,
+                "finish": finish,
+                "cost": round(loop.cost, 6),
+                **scores,
+            }
+        )
+    count = len(results)
+    expected = sum(r["arguments_expected"] for r in results)
+    metrics = {
+        "tool_selection_accuracy": round(sum(r["selected"] for r in results) / count, 4),
+        "argument_accuracy": round(sum(r["arguments_matched"] for r in results) / expected, 4)
+        if expected
+        else 1.0,
+        "trajectory_match": round(sum(r["trajectory"] for r in results) / count, 4),
+        "task_success": round(sum(r["success"] for r in results) / count, 4),
+        "steps_per_task": round(sum(len(r["calls"]) for r in results) / count, 4),
+        "cost_per_task": round(sum(r["cost"] for r in results) / count, 6),
+    }
+    named = [name for name in kpis.agent if name not in METRICS]
+    if named:
+        raise SettingsError(
+            f"{gates.KPIS}: agent.{named[0]}: {named[0]!r} is not measured here; use one of {', '.join(METRICS)}"
+        )
+    checks = [gates.check(name, metrics[name], bound) for name, bound in kpis.agent.items()]
+    return {
+        "metrics": metrics,
+        "checks": checks,
+        "passed": all(c["passed"] for c in checks),
+        "tools": agent.versions,
+        "scenarios": results,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import parser
+
+    parser(__doc__, "agent").parse_args(argv)
+    params, root = load_params(), project_root()
+    report = run(params, load_kpis(root), root)
+    reports.write_json(path(params, "agent_report", root), report)
+    print(", ".join(f"{name} {value}" for name, value in report["metrics"].items()))
+    failed = [gates.failure_line(c) for c in report["checks"] if not c["passed"]]
+    if failed:
+        raise QualityGateError("the agent fails the gate:\n  - " + "\n  - ".join(failed))
+    print(f"agent gate passed ({len(report['checks'])} checks on {len(report['scenarios'])} scenarios)")
+    return 0
