@@ -26,14 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from chat import SERVERS, measured  # noqa: E402
 from llm_pipeline import LlmBench  # noqa: E402
-from run import BIN, REPO, machine, package_name  # noqa: E402
-from torch_index import local_index  # noqa: E402
 
 TARGET_MS = 3.0
 
@@ -66,40 +64,10 @@ if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 
-MEASURE = """
-import json, os, signal, socket, statistics, subprocess, sys, time, urllib.request
-from pathlib import Path
-import yaml
-
-pkg, requests, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-from importlib import import_module
-loadtest = import_module(f"{pkg}.serving.loadtest")
-config = import_module(f"{pkg}.config")
+MEASURE = (
+    SERVERS
+    + """
 registry = import_module(f"{pkg}.tools.registry")
-ROUTE = "/v1/chat/completions"
-env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(cmd, url):
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return process
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"no answer from {url}")
-
-
-def stop(process):
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(20)
 
 
 def p50_ms(function, times=300):
@@ -189,18 +157,11 @@ decoding["ratio"] = round(decoding["constrained_ms_per_token"] / decoding["free_
 results["decoding"] = decoding
 print(json.dumps(results))
 """
+)
 
 
 class AgentBench(LlmBench):
-    def project(self) -> Path:
-        self.progress("render and set up an llmops project on the tiny model with the agent (make setup)")
-        project = self.work / "llm"
-        cmd = [str(BIN / "copier"), "copy", "--defaults", "--quiet", "--vcs-ref", "HEAD"]
-        cmd += ["-d", "profile=llmops", "-d", "base_model=tiny"]
-        cmd += ["-d", 'llm_parts=["retrieval", "finetuning", "guardrails", "agent"]', str(REPO), str(project)]
-        self.timed(cmd, self.work)
-        self.timed(["make", "setup"], project)
-        return project
+    answers = (*LlmBench.answers, 'llm_parts=["retrieval", "finetuning", "guardrails", "agent"]')
 
 
 def main() -> int:
@@ -209,22 +170,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="agent-bench-") as folder:
-        work = Path(folder)
-        bench = AgentBench(work, 1)
-        bench.env.update(local_index(work))
-        bench.env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        project = bench.project()
-        pkg = package_name(project)
-        bench.progress("make repro (the pipeline: base model, index, adapter)")
-        bench.timed(["make", "repro"], project)
-        (project / "upstream.py").write_text(UPSTREAM)
-        (project / "measure.py").write_text(MEASURE)
-        bench.progress("measure: the tool in process, a tool round trip through the service, decoding")
-        python = str(project / ".venv" / "bin" / "python")
-        _, done = bench.run([python, "measure.py", pkg, str(args.requests), str(args.repeats)], project)
-        results = json.loads(done.stdout.strip().splitlines()[-1])
-        info = machine(project)
+    what = "the tool in process, a tool round trip through the service, decoding"
+    results, info = measured(AgentBench, UPSTREAM, MEASURE, args.requests, args.repeats, what)
     direct, service, decoding = results["direct"], results["service"], results["decoding"]
     added = service["round_trip_p50_ms"] - direct["function_p50_ms"]
     met = all(run - direct["function_p50_ms"] <= TARGET_MS for run in service["round_trip_per_run_ms"])
@@ -243,7 +190,9 @@ def main() -> int:
     ]
     print("\n".join(lines))
     if args.out:
-        args.out.write_text(json.dumps({"results": results, "machine": info}, indent=2) + "\n", encoding="utf-8")
+        args.out.write_text(
+            json.dumps({"results": results, "machine": info}, indent=2) + "\n", encoding="utf-8"
+        )
     return 0
 
 

@@ -68,18 +68,16 @@ if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 
-MEASURE = """
+# The start of every measure script (run by the project's own Python): its arguments, the
+# project's package, and its servers, each in its own process on a free port of 127.0.0.1.
+SERVERS = """
 import json, os, signal, socket, statistics, subprocess, sys, time, urllib.request
+from importlib import import_module
 from pathlib import Path
 import yaml
 
 pkg, requests, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-from importlib import import_module
 loadtest = import_module(f"{pkg}.serving.loadtest")
-read_stream = import_module(f"{pkg}.chat.qa").read_stream
-policy = import_module(f"{pkg}.guardrails.policy")
-Rails = import_module(f"{pkg}.guardrails.rails").Rails
-token_counter = import_module(f"{pkg}.llm.base").token_counter
 config = import_module(f"{pkg}.config")
 ROUTE = "/v1/chat/completions"
 env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -105,6 +103,15 @@ def start(cmd, url, extra=None):
 def stop(process):
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(20)
+"""
+
+MEASURE = (
+    SERVERS
+    + """
+read_stream = import_module(f"{pkg}.chat.qa").read_stream
+policy = import_module(f"{pkg}.guardrails.policy")
+Rails = import_module(f"{pkg}.guardrails.rails").Rails
+token_counter = import_module(f"{pkg}.llm.base").token_counter
 
 
 params = config.load_params()
@@ -174,6 +181,28 @@ finally:
     stop(service)
 print(json.dumps(results))
 """
+)
+
+
+def measured(bench_class, upstream: str, measure: str, requests: int, repeats: int, what: str):
+    """A project rendered and set up by ``bench_class`` (an ``LlmBench``), its pipeline run, then
+    ``measure`` run by the project's Python beside ``upstream`` (written as ``upstream.py``):
+    ``(results, machine)``, the results being the last line it prints, as JSON."""
+    with tempfile.TemporaryDirectory(prefix="llm-bench-") as folder:
+        work = Path(folder)
+        bench = bench_class(work, 1)
+        bench.env.update(local_index(work))
+        bench.env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        project = bench.project()
+        pkg = package_name(project)
+        bench.progress("make repro (the pipeline: base model, index, adapter)")
+        bench.timed(["make", "repro"], project)
+        (project / "upstream.py").write_text(upstream)
+        (project / "measure.py").write_text(measure)
+        bench.progress(f"measure: {what}")
+        python = str(project / ".venv" / "bin" / "python")
+        _, done = bench.run([python, "measure.py", pkg, str(requests), str(repeats)], project)
+        return json.loads(done.stdout.strip().splitlines()[-1]), machine(project)
 
 
 def main() -> int:
@@ -182,22 +211,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="alternating overhead runs of each")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="chat-bench-") as folder:
-        work = Path(folder)
-        bench = LlmBench(work, 1)
-        bench.env.update(local_index(work))
-        bench.env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        project = bench.project()
-        pkg = package_name(project)
-        bench.progress("make repro (the pipeline: base model, index, adapter)")
-        bench.timed(["make", "repro"], project)
-        (project / "upstream.py").write_text(UPSTREAM)
-        (project / "measure.py").write_text(MEASURE)
-        bench.progress("measure: overhead, rails, the tiny model at concurrency 1 and 8")
-        python = str(project / ".venv" / "bin" / "python")
-        _, done = bench.run([python, "measure.py", pkg, str(args.requests), str(args.repeats)], project)
-        results = json.loads(done.stdout.strip().splitlines()[-1])
-        info = machine(project)
+    results, info = measured(
+        LlmBench,
+        UPSTREAM,
+        MEASURE,
+        args.requests,
+        args.repeats,
+        "overhead, rails, the tiny model at concurrency 1 and 8",
+    )
     overhead = results["overhead"]
     runs = overhead["added_p50_per_run_ms"]
     within = sum(added <= TARGET_MS for added in runs)

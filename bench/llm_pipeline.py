@@ -31,12 +31,15 @@ TARGET = 60.0
 
 class LlmBench(Bench):
     outputs = (*OUTPUTS, "data/cache")  # the embeddings cache too: from scratch means re-embedding
+    answers = ("profile=llmops", "base_model=tiny")  # copier's -d answers of the rendered project
 
     def project(self) -> Path:
-        self.progress("render and set up an llmops project on the tiny model (make setup)")
+        self.progress(f"render and set up an llmops project ({', '.join(self.answers)}; make setup)")
         project = self.work / "llm"
         cmd = [str(BIN / "copier"), "copy", "--defaults", "--quiet", "--vcs-ref", "HEAD"]
-        cmd += ["-d", "profile=llmops", "-d", "base_model=tiny", str(REPO), str(project)]
+        for answer in self.answers:
+            cmd += ["-d", answer]
+        cmd += [str(REPO), str(project)]
         self.timed(cmd, self.work)
         self.timed(["make", "setup"], project)
         self.timed(["git", "add", "--all"], project)

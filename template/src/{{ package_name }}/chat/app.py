@@ -344,21 +344,10 @@ class ChatService:
     def _agent(self, chat: Chat, run):
         """The agent's loop answered: streamed, its steps as they are done, then the answer."""
         if not chat.request.stream:
-            return self._agent_answer(chat, run, *self._agent_steps(run))
+            return self._agent_answer(chat, run, *self.agent.finish(run))
         from ..serving.base import Stream
 
         return Stream(self._agent_events(chat, run), self._stream_error)
-
-    def _agent_steps(self, run, each=None) -> tuple[str, str]:
-        """The loop run to its end (``each(step)`` for every step): ``(text, finish)``."""
-        steps = self.agent.advance(run)
-        while True:
-            try:
-                step = next(steps)
-            except StopIteration as done:
-                return done.value
-            if each is not None:
-                each(step)
 
     def _agent_events(self, chat: Chat, run):
         name, ident = self.agent.name, chat.ident
@@ -397,7 +386,7 @@ class ChatService:
         if not isinstance(ident, str):
             raise protocol.Invalid("id: expected the action id the agent's answer named", "id")
         run = self.agent.resume(ident, decision)
-        return self._agent_answer(Chat(self, run.request, traffic), run, *self._agent_steps(run))
+        return self._agent_answer(Chat(self, run.request, traffic), run, *self.agent.finish(run))
 
     def fit(
         self, chat: Chat, messages: list[dict[str, str]], prompt: int | None = None
@@ -542,6 +531,20 @@ class ChatService:
         return protocol.error(kind, status, detail, param)
 
 
+def load_rails(root, count_tokens, detector: bool = True):
+    """The project's guardrails (``guardrails/policy.yaml``), or None without the policy; with
+    ``detector``, the learned injection detector the policy names, trained now (seconds)."""
+    if not (root / "guardrails/policy.yaml").is_file():
+        return None
+    from ..guardrails import policy
+    from ..guardrails.detector import for_project
+    from ..guardrails.rails import Rails
+
+    settings = policy.load(root)
+    learned = detector and settings["input"]["injection"]["detector"]["action"] == "screen"
+    return Rails(settings, count_tokens, for_project(root) if learned else None)
+
+
 def create_app(params: dict[str, Any] | None = None, backend=None, log=None, root=None):
     """The FastAPI app: the serving base with ``/v1/chat/completions`` and ``/v1/models``."""
     from ..serving.base import ServiceBase
@@ -559,15 +562,7 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
         expire_log(log.directory, retention)
         if float((params.get("serving") or {}).get("trace_sample", 0.0)) > 0:
             expire_traces(retention)
-    rails = None
-    if (root / "guardrails/policy.yaml").is_file():
-        from ..guardrails import policy
-        from ..guardrails.detector import for_project
-        from ..guardrails.rails import Rails
-
-        settings = policy.load(root)
-        learned = settings["input"]["injection"]["detector"]["action"] == "screen"
-        rails = Rails(settings, backend.count_tokens, for_project(root) if learned else None)  # trained now
+    rails = load_rails(root, backend.count_tokens)
     service = ChatService(params, backend, rails, costs.load(root), log)
     if importlib.util.find_spec(f"{__package__.rsplit('.', 1)[0]}.tools") is not None:
         from ..tools.agent import Agent

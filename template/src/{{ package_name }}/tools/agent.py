@@ -199,7 +199,6 @@ class Agent:
                     "asked_at": time.monotonic(),
                 }
                 self.pending.keep(run)
-                run.pending["asked_at"] = time.monotonic()
                 return f"{name} needs a person's approval: action {run.pending['id']}", "approval"
             self._run_tool(run, name, arguments, {})
             yield run.steps[-1]
@@ -208,6 +207,17 @@ class Agent:
         from ..chat.app import PER_MESSAGE
 
         return sum(self.service.backend.count_tokens(m["content"]) + PER_MESSAGE for m in run.messages)
+
+    def finish(self, run: Run, each=None) -> tuple[str, str]:
+        """``advance`` to its end, ``each(step)`` for every step: ``(text, finish)``."""
+        steps = self.advance(run)
+        while True:
+            try:
+                step = next(steps)
+            except StopIteration as done:
+                return done.value
+            if each is not None:
+                each(step)
 
     def _run_tool(self, run: Run, name: str, arguments: dict[str, Any], extra: dict[str, Any]) -> None:
         from .registry import ToolError

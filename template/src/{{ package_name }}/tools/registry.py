@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..chat.tools import NAME  # what the OpenAI protocol allows as a function name
 from ..errors import SettingsError
 
 MODULES = ("helpdesk",)  # the modules of this folder that define tools, imported by registered()
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what the OpenAI protocol allows as a function name
 _TOOLS: dict[str, Tool] = {}
 
 

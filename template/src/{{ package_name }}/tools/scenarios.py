@@ -100,16 +100,13 @@ def read(file: Path) -> list[dict[str, Any]]:
 def run(params: dict[str, Any], kpis: gates.Kpis, root: Path) -> dict[str, Any]:
     """Every scenario through the agent: the metrics, each scenario's trajectory, the gate."""
     from ..chat import backends, costs
-    from ..chat.app import ChatService
+    from ..chat.app import ChatService, load_rails
     from ..llm.generate import Asked
     from .agent import Agent
 
-    backend, rails = backends.load(params, root), None
-    if (root / "guardrails/policy.yaml").is_file():  # a tool's output screened as in the service
-        from ..guardrails import policy
-        from ..guardrails.rails import Rails
-
-        rails = Rails(policy.load(root), backend.count_tokens)
+    backend = backends.load(params, root)
+    # A tool's output and the answer screened as in the service (the input detector: no question to screen).
+    rails = load_rails(root, backend.count_tokens, detector=False)
     agent = Agent(
         ChatService(params, backend, rails, costs.load(root), log=None), params, approvals="simulate"
     )
@@ -123,13 +120,7 @@ def run(params: dict[str, Any], kpis: gates.Kpis, root: Path) -> dict[str, Any]:
     results = []
     for scenario in scenarios:
         loop = agent.start([{"role": "user", "content": scenario["goal"]}], request, scenario["goal"])
-        steps = agent.advance(loop)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                answer, finish = done.value
-                break
+        answer, finish = agent.finish(loop)
         scores = score(scenario, loop.calls, answer)
         results.append(
             {
