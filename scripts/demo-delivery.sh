@@ -28,11 +28,11 @@ make qa URL="$url"
 # held-out rows, as a client would send them.
 uv run --frozen python - "$url" <<'PY'
 import importlib, json, sys, urllib.request
-import pandas as pd
 import yaml
 package = yaml.safe_load(open(".copier-answers.yml"))["package_name"]
 params = importlib.import_module(f"{package}.config").load_params()
-frame = pd.read_csv(params["paths"]["test"]).drop(columns=[params["data"]["target"]])
+read_table = importlib.import_module(f"{package}.data.table").read_table  # Parquet or CSV, as the stages write
+frame = read_table(params["paths"]["test"]).drop(columns=[params["data"]["target"]])
 rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 request = urllib.request.Request(sys.argv[1] + "/predict", json.dumps({"instances": rows}).encode(),
                                  {"Content-Type": "application/json"})
