@@ -567,7 +567,7 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
     if importlib.util.find_spec(f"{__package__.rsplit('.', 1)[0]}.tools") is not None:
         from ..tools.agent import Agent
 
-        service.agent = Agent(service, params)
+        service.agent = Agent(service, params, root=root)
     base = ServiceBase("Chat service", backend.source, log, params, route="chat", error=protocol.error)
     service.metrics = Metrics(base.registry)
     app = base.app

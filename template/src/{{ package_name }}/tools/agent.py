@@ -84,14 +84,19 @@ class Agent:
     """The loop over ``tools`` for a chat service (``chat/app.py``): ``service`` generates, counts
     tokens and cost, and screens with its guardrails."""
 
-    def __init__(self, service, params: dict[str, Any], approvals: str = "pause"):
+    def __init__(self, service, params: dict[str, Any], approvals: str = "pause", root=None):
         """``approvals``: ``pause`` (the service: a person decides) or ``simulate`` (the agent
-        stage: the call counts as made and approved, and is not run)."""
+        stage: the call counts as made and approved, and is not run). The tools: the project's
+        (``registry.py``) and those of the MCP servers in ``agent.mcp_servers`` (``remote.py``)."""
         from ..chat import tools as tool_calling
-        from . import registry
+        from ..config import project_root
+        from . import registry, remote
 
         self.service, self.settings = service, params["agent"]
-        self.tools = registry.registered()
+        self.tools = {
+            **registry.registered(),
+            **remote.tools(self.settings.get("mcp_servers"), root or project_root()),
+        }
         self.versions = registry.versions(self.tools)
         specs = [t.spec() for t in self.tools.values()]
         self.offered = tool_calling.offered(specs, "auto")

@@ -49,7 +49,9 @@ class Tool:
     side_effects: bool
     approval: bool
     version: str
-    model: Any = field(repr=False, compare=False)  # the pydantic model that checks the arguments
+    model: Any = field(
+        repr=False, compare=False
+    )  # the pydantic model that checks the arguments (None: the schema does)
 
     def spec(self) -> dict[str, Any]:
         """The tool as a request's ``tools`` entry (the OpenAI protocol)."""
@@ -71,6 +73,8 @@ class Tool:
                 raise ToolError("arguments", f"{self.name}: the arguments are not valid JSON") from None
         if not isinstance(raw, dict):
             raise ToolError("arguments", f"{self.name}: the arguments must be a JSON object")
+        if self.model is None:  # a tool known by its schema alone (another MCP server's: remote.py)
+            return self._checked_by_schema(raw)
         try:
             checked = self.model.model_validate(raw)
         except ValidationError as error:
@@ -80,6 +84,21 @@ class Tool:
             )
             raise ToolError("arguments", f"{self.name}: {problems}") from None
         return {name: getattr(checked, name) for name in type(checked).model_fields}
+
+    def _checked_by_schema(self, raw: dict[str, Any]) -> dict[str, Any]:
+        import jsonschema
+
+        validator = jsonschema.validators.validator_for(self.parameters)(self.parameters)
+        problems = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+        if problems:
+            raise ToolError(
+                "arguments",
+                f"{self.name}: "
+                + "; ".join(
+                    f"{'.'.join(map(str, e.absolute_path)) or '(arguments)'}: {e.message}" for e in problems
+                ),
+            )
+        return raw
 
     def call(self, raw: Any) -> Any:
         """Check ``raw`` and run the tool, in a thread bounded by ``timeout_s``: a call past it is

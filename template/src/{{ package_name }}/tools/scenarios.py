@@ -107,9 +107,7 @@ def run(params: dict[str, Any], kpis: gates.Kpis, root: Path) -> dict[str, Any]:
     backend = backends.load(params, root)
     # A tool's output and the answer screened as in the service (the input detector: no question to screen).
     rails = load_rails(root, backend.count_tokens, detector=False)
-    agent = Agent(
-        ChatService(params, backend, rails, costs.load(root), log=None), params, approvals="simulate"
-    )
+    agent = Agent(ChatService(params, backend, rails, costs.load(root), log=None), params, "simulate", root)
     scenarios = read(path(params, "scenarios", root))
     unknown = sorted({c["tool"] for s in scenarios for c in s["calls"]} - set(agent.tools))
     if unknown:
