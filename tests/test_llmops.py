@@ -110,12 +110,14 @@ tests/test_guardrails.py
 AGENT_FILES = """
 data/sample/plans.csv
 data/sample/scenarios.jsonl
+prompts/agent.txt
 src/{pkg}/tools/README.md
 src/{pkg}/tools/__init__.py
 src/{pkg}/tools/agent.py
 src/{pkg}/tools/helpdesk.py
 src/{pkg}/tools/mcp_server.py
 src/{pkg}/tools/registry.py
+src/{pkg}/tools/remote.py
 src/{pkg}/tools/scenarios.py
 tests/test_tools.py
 """.split()
@@ -511,6 +513,35 @@ def test_a_prompt_that_leaves_out_the_context_stops_the_pipeline(llm_project, ll
     again = run(["make", "repro"], root, llm_env)  # the prompts stage again: the same versions
     assert "Stage 'finetune' didn't change, skipping" in again.stdout
     assert "Stage 'evaluate' didn't change, skipping" in again.stdout
+
+
+AGENT_GATE = """
+import json
+from my_ml_project.config import load_params, project_root
+from my_ml_project.settings import kpis
+from my_ml_project.tools import scenarios
+
+held = kpis({"agent": {"task_success_vs_base": {"min": 0.5}}})
+print(json.dumps(scenarios.run(load_params(), held, project_root())["checks"]))
+"""
+
+
+@pytest.mark.slow
+def test_the_agent_stage_runs_the_tuned_agent_against_the_base_model(llm_project, llm_env):
+    """With fine-tuning, the agent stage runs its scenarios on the tuned model and again on the base
+    model (the adapter switched off); the lead is a metric the business file can bound, and fails."""
+    report = json.loads((llm_project / "reports/agent.json").read_text())
+    metrics, base = report["metrics"], report["baseline"]
+    assert base["against"] == "the base model without the adapter" and set(metrics) - set(base) == {
+        "task_success_vs_base"
+    }
+    assert metrics["task_success_vs_base"] == round(metrics["task_success"] - base["task_success"], 4)
+    assert report["prompt"] == "prompts:/my-ml-project-agent/1" and "plan_details" in report["tools"]
+    business = (llm_project / "business/kpis.yaml").read_text()
+    assert "task_success_vs_base: {min: 0.0}" in business
+    done = run(["uv", "run", "--frozen", "--extra", "cpu", "python", "-c", AGENT_GATE], llm_project, llm_env)
+    (check,) = json.loads(done.stdout.splitlines()[-1])
+    assert check["metric"] == "task_success_vs_base" and not check["passed"], check
 
 
 @pytest.mark.slow

@@ -69,17 +69,30 @@ class Offered:
     def response_format(self) -> dict[str, Any]:
         return {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": self.schema()}}
 
-    def system_message(self) -> dict[str, str]:
-        """The tools as the model reads them."""
+    def described(self) -> str:
+        """The tools the model may call, a line each: name, description, arguments' schema."""
         import orjson
 
+        return "".join(
+            f"- {item['name']}: {item['description']} Arguments: {orjson.dumps(item['parameters']).decode()}\n"
+            for item in self.tools
+            if self.choice in ("auto", "required") or item["name"] == self.choice
+        ).strip()
+
+    def system_message(self, template: str | None = None) -> dict[str, str]:
+        """The tools as the model reads them: ``template`` (a prompt with ``{{tools}}``, e.g. the
+        agent's ``prompts/agent.txt``) filled with them, else how to call them and the list."""
+        if template is not None:
+            from ..llm.prompts import VARIABLE
+
+            return {
+                "role": "system",
+                "content": VARIABLE.sub(
+                    lambda m: self.described() if m.group(1) == "tools" else m.group(0), template
+                ).strip(),
+            }
         answer = ', or {"answer": <your answer>} to answer without one' if self.choice == "auto" else ""
-        lines = [PREAMBLE.replace("{answer}", answer)]
-        for item in self.tools:
-            if self.choice in ("auto", "required") or item["name"] == self.choice:
-                parameters = orjson.dumps(item["parameters"]).decode()
-                lines.append(f"- {item['name']}: {item['description']} Arguments: {parameters}\n")
-        return {"role": "system", "content": "".join(lines).strip()}
+        return {"role": "system", "content": PREAMBLE.replace("{answer}", answer) + self.described()}
 
 
 class Invalid(ValueError):

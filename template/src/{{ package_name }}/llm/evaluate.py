@@ -45,14 +45,6 @@ def retrieval_metrics(found: list[list[dict[str, Any]]], pairs: list[dict[str, A
     return {"hit_at_k": round(hits / count, 6), "mrr": round(reciprocal / count, 6)}
 
 
-def prompt_versions(params: dict[str, Any]) -> dict[str, Any]:
-    """The prompt versions the ``prompts`` stage registered (every run records the ones it used)."""
-    import json
-
-    file = path(params, "prompts")
-    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
-
-
 def available(params: dict[str, Any]) -> tuple[str, ...]:
     """The metrics this project computes: what ``business/kpis.yaml`` may name."""
     from . import judge, scores
@@ -266,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         path(params, "answers"),
         [{**r, "context": [c["id"] for c in r["context"]]} for r in results],
     )
+    from .prompts import versions as prompt_versions
+
     prompts = prompt_versions(params)
     flat = {k: v for k, v in metrics.items() if k != "baseline"}
     run = tracking.log_run(

@@ -153,26 +153,33 @@ class LocalGenerator:
         self.tokenizer, self.model = load_local(model_source, adapter)
         self.generation = generation
 
-    def __call__(self, prompts: list[str], adapter: bool = True) -> list[str]:
-        """Answers to ``prompts``; ``adapter`` False: the base model's, with the adapter switched off."""
+    @property
+    def tuned(self) -> bool:
+        """Whether a fine-tuned adapter is on the model (``base`` can switch it off)."""
+        return hasattr(self.model, "disable_adapter")
+
+    def base(self, switch_off: bool = True):
+        """A block in which the model answers as the base model, the adapter switched off (with
+        ``switch_off`` and an adapter; otherwise the model as it is)."""
         import contextlib
 
-        switch_off = not adapter and hasattr(self.model, "disable_adapter")
-        with self.model.disable_adapter() if switch_off else contextlib.nullcontext():
+        return self.model.disable_adapter() if switch_off and self.tuned else contextlib.nullcontext()
+
+    def __call__(self, prompts: list[str], adapter: bool = True) -> list[str]:
+        """Answers to ``prompts``; ``adapter`` False: the base model's, with the adapter switched off."""
+        with self.base(not adapter):
             return self._generate(prompts)
 
     def perplexity(self, prompts: list[str], answers: list[str], adapter: bool = True) -> float:
         """exp of the mean negative log-likelihood per token of ``answers`` after ``prompts``
         (formatted as fine-tuning formats them): how expected the reference answers are."""
-        import contextlib
         import math
 
         import torch
 
         rows = examples(self.tokenizer, prompts, answers, int(self.generation.get("max_length", 2048)))
-        switch_off = not adapter and hasattr(self.model, "disable_adapter")
         total, count = 0.0, 0
-        with self.model.disable_adapter() if switch_off else contextlib.nullcontext(), torch.no_grad():
+        with self.base(not adapter), torch.no_grad():
             for row in rows:
                 ids = torch.tensor([row["input_ids"]], device=self.model.device)
                 labels = torch.tensor([row["labels"]], device=self.model.device)

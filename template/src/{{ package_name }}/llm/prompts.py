@@ -1,8 +1,9 @@
 """Prompt engineering: the templates in ``prompts/``, versioned in MLflow's prompt registry.
 
 Every ``prompts/<name>.txt`` is a template in MLflow's syntax (``{{variable}}``). It must use the
-variables the pipeline fills (``REQUIRED``: the question, and the retrieved context when the
-project has retrieval); a template that lacks one stops the stage, naming the file. A template whose
+variables the pipeline fills (``required``: the question, and the retrieved context when the
+project has retrieval; for ``agent.txt``, the agent's prompt, the tools it may call); a template
+that lacks one stops the stage, naming the file. A template whose
 text differs from the latest registered version is registered as ``<tracking.model_name>-<name>``,
 and the alias ``challenger`` points at the version in use. ``paths.prompts`` records, per template,
 the registered name, version and ``prompts:/`` URI: later stages log it with their runs.
@@ -24,8 +25,14 @@ ALIAS = "challenger"
 VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
-def required(params: dict[str, Any]) -> set[str]:
-    """The variables every template must use."""
+AGENT = "agent"  # prompts/agent.txt: the agent's system prompt (tools/agent.py), in agent projects
+
+
+def required(params: dict[str, Any], name: str = "answer") -> set[str]:
+    """The variables template ``name`` must use: ``{{tools}}`` for the agent's, else the question
+    (and the retrieved context, with retrieval)."""
+    if name == AGENT:
+        return {"tools"}
     return {"question", "context"} if params.get("retrieval") else {"question"}
 
 
@@ -49,16 +56,24 @@ def templates(root: Path) -> dict[str, str]:
     return found
 
 
-def check(found: dict[str, str], needed: set[str]) -> None:
+def check(found: dict[str, str], params: dict[str, Any]) -> None:
     if "answer" not in found:
         raise GateError(f"{PROMPTS_DIR}/answer.txt is missing: the application answers with that template")
     for name, text in found.items():
-        missing = needed - variables(text)
+        missing = required(params, name) - variables(text)
         if missing:
             raise GateError(
                 f"{PROMPTS_DIR}/{name}.txt does not use {', '.join('{{' + v + '}}' for v in sorted(missing))}: "
                 "the pipeline fills it, and a prompt without it answers without it"
             )
+
+
+def versions(params: dict[str, Any], root: Path | None = None) -> dict[str, Any]:
+    """The prompt versions the ``prompts`` stage registered (every run records the ones it used)."""
+    import json
+
+    file = path(params, "prompts", root)
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
 
 
 def register(found: dict[str, str], settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -95,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser(__doc__, "prompts").parse_args(argv)
     params, root = load_params(), project_root()
     found = templates(root)
-    check(found, required(params))
+    check(found, params)
     versions = register(found, params["tracking"])
     # What later stages depend on: the same file whenever the templates are the same.
     reports.write_json(

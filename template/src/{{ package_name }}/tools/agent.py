@@ -1,7 +1,9 @@
 """The service's own agent: the project's tools run inside the chat service, in a bounded loop.
 
 A chat request to the model ``<tracking.model_name>-agent`` (listed by ``/v1/models``) is answered
-by this loop: the model is offered every registered tool (``registry.py``) and writes, by
+by this loop: the model is offered every registered tool (``registry.py``, and those of the MCP
+servers in ``agent.mcp_servers``: ``remote.py``), described by its system prompt
+(``prompts/agent.txt``, ``{{tools}}`` filled; its registered version is recorded) and writes, by
 constrained decoding (``chat/tools.py``), either a call or its answer. A call runs here: its
 arguments checked against the tool's schema, bounded by the tool's timeout, a failure retried
 (``agent.retries``) and then shown to the model as an error it can work around. What a tool
@@ -90,14 +92,16 @@ class Agent:
         (``registry.py``) and those of the MCP servers in ``agent.mcp_servers`` (``remote.py``)."""
         from ..chat import tools as tool_calling
         from ..config import project_root
+        from ..llm import prompts
         from . import registry, remote
 
+        root = root or project_root()
         self.service, self.settings = service, params["agent"]
-        self.tools = {
-            **registry.registered(),
-            **remote.tools(self.settings.get("mcp_servers"), root or project_root()),
-        }
+        self.tools = {**registry.registered(), **remote.tools(self.settings.get("mcp_servers"), root)}
         self.versions = registry.versions(self.tools)
+        # The system prompt: prompts/agent.txt (versioned by the prompts stage), its {{tools}} filled.
+        self.prompt = prompts.templates(root).get(prompts.AGENT)
+        self.prompt_version = prompts.versions(params, root).get(prompts.AGENT, {}).get("uri")
         specs = [t.spec() for t in self.tools.values()]
         self.offered = tool_calling.offered(specs, "auto")
         self.pending = Pending(float(self.settings["approval_minutes"]))
@@ -106,7 +110,7 @@ class Agent:
 
     # ------------------------------------------------------------------ the loop
     def start(self, messages: list[dict[str, str]], request, question: str) -> Run:
-        return Run([self.offered.system_message(), *messages], request.asked, request, question)
+        return Run([self.offered.system_message(self.prompt), *messages], request.asked, request, question)
 
     def resume(self, ident: str, decision: str) -> Run:
         """The paused run of action ``ident`` with the person's decision applied: the call run
@@ -292,5 +296,6 @@ class Agent:
             "finish": finish,
             "steps": run.steps,
             "tools": self.versions,
+            **({"prompt": self.prompt_version} if self.prompt_version else {}),
             **({"pending": shown} if finish == "approval" else {}),
         }

@@ -11,7 +11,11 @@ and approved, and is not run. Scores, over the scenarios:
   (text compared without case and surrounding spaces);
 - ``trajectory_match``: the share whose calls follow the expected ones (in order, or as a set);
 - ``task_success``: the share that match the trajectory and whose answer holds every fact;
-- ``steps_per_task``, ``cost_per_task``: the mean tool calls and cost of a scenario.
+- ``steps_per_task``, ``cost_per_task``: the mean tool calls and cost of a scenario;
+- ``task_success_vs_base``, with a fine-tuned adapter: the scenarios run again on the base model
+  (the adapter switched off), and the tuned agent's task success less the base model's (the base
+  model's metrics are in the report as ``baseline``): bound it with ``{min: 0}`` to block an
+  adapter that made the agent worse.
 
 They are checked against ``agent`` in ``business/kpis.yaml`` by the shared gate (``gates.py``);
 ``reports/agent.json`` (``paths.agent_report``) holds every scenario's trajectory. A miss fails
@@ -28,6 +32,7 @@ from .. import gates, reports
 from ..config import load_kpis, load_params, path, project_root
 from ..errors import QualityGateError, SettingsError
 
+VS_BASE = "task_success_vs_base"  # fine-tuned: the tuned agent's task success less the base model's
 METRICS = (
     "tool_selection_accuracy",
     "argument_accuracy",
@@ -35,6 +40,7 @@ METRICS = (
     "task_success",
     "steps_per_task",
     "cost_per_task",
+    VS_BASE,
 )
 
 
@@ -101,6 +107,7 @@ def run(params: dict[str, Any], kpis: gates.Kpis, root: Path) -> dict[str, Any]:
     """Every scenario through the agent: the metrics, each scenario's trajectory, the gate."""
     from ..chat import backends, costs
     from ..chat.app import ChatService, load_rails
+    from ..llm import evaluate
     from ..llm.generate import Asked
     from .agent import Agent
 
@@ -115,19 +122,52 @@ def run(params: dict[str, Any], kpis: gates.Kpis, root: Path) -> dict[str, Any]:
     serving = params.get("serving") or {}  # each step as long as the service lets an answer be
     limit = int(serving.get("max_tokens") or params["generation"]["max_new_tokens"])
     request = SimpleNamespace(asked=Asked(max_new_tokens=limit))
+    results, metrics = attempt(agent, scenarios, request)
+    baseline = None
+    if getattr(backend.generate, "tuned", False):  # fine-tuned: the same scenarios on the base model
+        with backend.generate.base():
+            baseline = attempt(agent, scenarios, request)[1]
+        metrics[VS_BASE] = round(metrics["task_success"] - baseline["task_success"], 4)
+    skipped = {}
+    if VS_BASE in kpis.agent and VS_BASE not in metrics and "adapter" in params["paths"]:
+        # A project that fine-tunes, its agent run elsewhere (an upstream server): no base to compare.
+        skipped[VS_BASE] = f"the agent ran on {backend.source}, without the project's adapter to switch off"
+    named = [name for name in kpis.agent if name not in metrics and name not in skipped]
+    if named:
+        why = (
+            "it is measured only with a fine-tuned adapter (base against tuned)"
+            if named[0] == VS_BASE
+            else f"it is not measured here; use one of {', '.join(METRICS)}"
+        )
+        raise SettingsError(f"{gates.KPIS}: agent.{named[0]}: {why}")
+    checks = [gates.check(n, metrics[n], bound) for n, bound in kpis.agent.items() if n not in skipped]
+    return {
+        "metrics": metrics,
+        **({"baseline": {**baseline, "against": evaluate.AGAINST}} if baseline is not None else {}),
+        **({"skipped": skipped} if skipped else {}),
+        "checks": checks,
+        "passed": all(c["passed"] for c in checks),
+        "tools": agent.versions,
+        **({"prompt": agent.prompt_version} if agent.prompt_version else {}),
+        "scenarios": results,
+    }
+
+
+def attempt(agent, scenarios: list[dict[str, Any]], request) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Every scenario through ``agent``: each one's trajectory and scores, and the metrics."""
     results = []
     for scenario in scenarios:
         loop = agent.start([{"role": "user", "content": scenario["goal"]}], request, scenario["goal"])
         answer, finish = agent.finish(loop)
-        scores = score(scenario, loop.calls, answer)
         results.append(
             {
                 "goal": scenario["goal"],
                 "calls": [{"tool": name, "arguments": arguments} for name, arguments in loop.calls],
+                "outcomes": [step["outcome"] for step in loop.steps],
                 "answer": answer,
                 "finish": finish,
                 "cost": round(loop.cost, 6),
-                **scores,
+                **score(scenario, loop.calls, answer),
             }
         )
     count = len(results)
@@ -142,19 +182,7 @@ def run(params: dict[str, Any], kpis: gates.Kpis, root: Path) -> dict[str, Any]:
         "steps_per_task": round(sum(len(r["calls"]) for r in results) / count, 4),
         "cost_per_task": round(sum(r["cost"] for r in results) / count, 6),
     }
-    named = [name for name in kpis.agent if name not in METRICS]
-    if named:
-        raise SettingsError(
-            f"{gates.KPIS}: agent.{named[0]}: {named[0]!r} is not measured here; use one of {', '.join(METRICS)}"
-        )
-    checks = [gates.check(name, metrics[name], bound) for name, bound in kpis.agent.items()]
-    return {
-        "metrics": metrics,
-        "checks": checks,
-        "passed": all(c["passed"] for c in checks),
-        "tools": agent.versions,
-        "scenarios": results,
-    }
+    return results, metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,5 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = [gates.failure_line(c) for c in report["checks"] if not c["passed"]]
     if failed:
         raise QualityGateError("the agent fails the gate:\n  - " + "\n  - ".join(failed))
+    for name, why in (report.get("skipped") or {}).items():
+        print(f"agent.{name} not checked: {why}")
     print(f"agent gate passed ({len(report['checks'])} checks on {len(report['scenarios'])} scenarios)")
     return 0
