@@ -61,7 +61,9 @@ def load(params: dict[str, Any], root: Path | None = None) -> Backend:
         if not url:
             raise GateError("serving.upstream_url: empty; give the upstream server's base URL (…/v1)")
         model = serving.get("upstream_model") or params["model"]["base"]
-        generate = EndpointGenerator(url, model, params["generation"])
+        generate = EndpointGenerator(
+            url, model, params["generation"], tools=serving.get("upstream_tools", "constrained")
+        )
         helper = assistant.from_project(params, root, generate=False)
         return Backend(helper, generate, _counter(generate, params, root), f"upstream {url} ({model})")
     uri = os.environ.get("MODEL_URI") or serving.get("model_uri", "")

@@ -262,6 +262,7 @@ def parse(
         presence_penalty=_number(request, "presence_penalty", -2, 2),
         frequency_penalty=_number(request, "frequency_penalty", -2, 2),
         response_format=response_format,
+        tools=offered,
     )
     options = request.get("stream_options") or {}
     include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False

@@ -8,7 +8,9 @@ the arguments held to that tool's schema, or, where ``tool_choice`` is ``auto``,
 arguments that follow their schema (the arguments a schema declares, and no others: a schema with
 ``properties`` and no ``additionalProperties`` is read as ``false``, as OpenAI's strict mode
 writes it); an upstream server is held to the same document through its
-own ``response_format``. A call goes back as the message's ``tool_calls`` with ``finish_reason:
+own ``response_format``, or, with ``serving.upstream_tools: native``, is given the tools as its own
+``tools`` (an engine that calls tools itself, e.g. vLLM with a tool parser) and the call it returns
+is checked here against the tool's schema (``Offered.from_native``) before anyone sees it. A call goes back as the message's ``tool_calls`` with ``finish_reason:
 tool_calls``; the client runs the tool and continues the conversation with a ``role: tool``
 message, which the model then reads (a call it made earlier is shown to it as the document it wrote).
 """
@@ -66,6 +68,46 @@ class Offered:
             )
         return calls[0] if len(calls) == 1 else {"anyOf": calls}
 
+    def native(self) -> dict[str, Any]:
+        """The tools as an engine that calls tools itself takes them (``serving.upstream_tools:
+        native``): the request's ``tools``, ``tool_choice`` and one call per turn."""
+        choice: Any = self.choice
+        if choice not in ("auto", "required"):
+            choice = {"type": "function", "function": {"name": choice}}
+        tools = [{"type": "function", "function": dict(item)} for item in self.tools]
+        return {"tools": tools, "tool_choice": choice, "parallel_tool_calls": False}
+
+    def from_native(self, message: dict[str, Any]) -> str:
+        """An engine's answer (its ``tool_calls``, else its text) as the document constrained
+        decoding writes, once checked: a call of a tool offered (and allowed by ``tool_choice``),
+        arguments that are JSON and follow the tool's schema; ``ValueError`` says what is wrong.
+        Of several calls, the first (``parallel_tool_calls`` is false)."""
+        import orjson
+
+        calls = message.get("tool_calls") or []
+        if not calls:
+            if self.choice != "auto":
+                raise ValueError("it answered without a tool call, though tool_choice asks for one")
+            return orjson.dumps({"answer": message.get("content") or ""}).decode()
+        function = calls[0].get("function") if isinstance(calls[0], dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        allowed = {
+            t["name"]: t
+            for t in self.tools
+            if self.choice in ("auto", "required") or t["name"] == self.choice
+        }
+        if name not in allowed:
+            raise ValueError(f"it called {shorten(repr(name))}, which this request does not offer")
+        raw = function.get("arguments") or "{}"
+        try:
+            arguments = orjson.loads(raw) if isinstance(raw, str) else raw
+        except orjson.JSONDecodeError:
+            raise ValueError(f"its arguments for {name} are not JSON: {shorten(str(raw))}") from None
+        wrong = problems(allowed[name]["parameters"], arguments)
+        if wrong:
+            raise ValueError(f"its arguments for {name} do not follow the schema: {'; '.join(wrong)}")
+        return orjson.dumps({"tool": name, "arguments": arguments}).decode()
+
     def response_format(self) -> dict[str, Any]:
         return {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": self.schema()}}
 
@@ -93,6 +135,15 @@ class Offered:
             }
         answer = ', or {"answer": <your answer>} to answer without one' if self.choice == "auto" else ""
         return {"role": "system", "content": PREAMBLE.replace("{answer}", answer) + self.described()}
+
+
+def problems(schema: dict[str, Any], value: Any) -> list[str]:
+    """What in ``value`` does not follow the JSON ``schema``, a line each (empty: it follows)."""
+    import jsonschema
+
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    found = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    return [f"{'.'.join(map(str, e.absolute_path)) or '(arguments)'}: {e.message}" for e in found]
 
 
 class Invalid(ValueError):

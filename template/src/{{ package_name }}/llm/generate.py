@@ -52,6 +52,7 @@ class Asked:
     presence_penalty: float | None = None  # an upstream server's; the local model has none
     frequency_penalty: float | None = None
     response_format: dict[str, Any] | None = None  # json_object / json_schema (structured.py)
+    tools: Any = None  # the tools offered (chat/tools.Offered): an engine that calls tools gets them
 
 
 ROLE_AS = {"developer": "system", "tool": "user"}  # roles chat templates know
@@ -296,7 +297,19 @@ class LocalGenerator:
 class EndpointGenerator:
     """Answers from an OpenAI-compatible ``/chat/completions`` endpoint."""
 
-    def __init__(self, endpoint: str, model: str, generation: dict[str, Any], timeout: float = 60.0):
+    def __init__(
+        self,
+        endpoint: str,
+        model: str,
+        generation: dict[str, Any],
+        timeout: float = 60.0,
+        tools: str = "constrained",
+    ):
+        """``tools``: how a request's tools reach the server (``serving.upstream_tools``):
+        ``constrained``, as a ``response_format`` its calls must follow (any server that takes a
+        JSON schema); ``native``, as its own ``tools`` (vLLM with a tool parser, and others), the
+        calls it returns checked against the schemas here."""
+        self.native_tools = tools == "native"
         if not endpoint:
             raise GateError(
                 "model.endpoint: empty; give the server's base URL (e.g. http://127.0.0.1:8000/v1)"
@@ -344,6 +357,9 @@ class EndpointGenerator:
                 request[name] = getattr(asked, name)
         if asked.stop:
             request["stop"] = list(asked.stop)
+        if asked.tools is not None and self.native_tools:
+            request.pop("response_format", None)
+            request.update(asked.tools.native())
         return request
 
     @property
@@ -422,12 +438,17 @@ class EndpointGenerator:
             if answer is None:
                 answer = client.chat.completions.create(**request).model_dump()
             choices = answer.get("choices") or []
-            text = ((choices[0].get("message") or {}).get("content") or "") if choices else ""
+            message = (choices[0].get("message") or {}) if choices else {}
+            text = message.get("content") or ""
+            if asked is not None and asked.tools is not None and self.native_tools and choices:
+                text = asked.tools.from_native(message)  # the call checked, as constrained decoding writes it
         except OpenAIError as error:
             raise GateError(
                 f"the upstream server {self.url} failed: {type(error).__name__}: {error}"
             ) from None
         except (ValueError, AttributeError, TypeError) as error:
+            if asked is not None and asked.tools is not None and self.native_tools:
+                raise GateError(f"the upstream server {self.url} made no valid tool call: {error}") from None
             raise GateError(f"the upstream server {self.url} answered no chat completion: {error}") from None
         counts = answer.get("usage") or {}
         if usage is not None and isinstance(counts, dict):
@@ -443,6 +464,9 @@ class EndpointGenerator:
         ``usage`` then gets the server's token counts (when it sends them) and its ``finish`` reason."""
         from openai import OpenAIError
 
+        if asked is not None and asked.tools is not None and self.native_tools:
+            yield self.complete(prompt, asked, usage)  # a call is checked whole: one piece
+            return
         try:
             chunks = self._client().chat.completions.create(
                 **self._request(prompt, asked),

@@ -161,6 +161,7 @@ class Agent:
             asked = dataclasses.replace(
                 run.asked,
                 response_format=self.offered.response_format(),
+                tools=self.offered,
                 max_new_tokens=min(int(run.asked.max_new_tokens or left), left),
             )
             usage: dict[str, Any] = {}

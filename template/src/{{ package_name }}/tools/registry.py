@@ -86,18 +86,11 @@ class Tool:
         return {name: getattr(checked, name) for name in type(checked).model_fields}
 
     def _checked_by_schema(self, raw: dict[str, Any]) -> dict[str, Any]:
-        import jsonschema
+        from ..chat.tools import problems
 
-        validator = jsonschema.validators.validator_for(self.parameters)(self.parameters)
-        problems = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
-        if problems:
-            raise ToolError(
-                "arguments",
-                f"{self.name}: "
-                + "; ".join(
-                    f"{'.'.join(map(str, e.absolute_path)) or '(arguments)'}: {e.message}" for e in problems
-                ),
-            )
+        wrong = problems(self.parameters, raw)
+        if wrong:
+            raise ToolError("arguments", f"{self.name}: {'; '.join(wrong)}")
         return raw
 
     def call(self, raw: Any) -> Any:
