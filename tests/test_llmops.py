@@ -121,6 +121,7 @@ src/{pkg}/tools/remote.py
 src/{pkg}/tools/scenarios.py
 tests/test_tools.py
 """.split()
+TRACE_FILES = ["data/sample/traces.jsonl", "src/{pkg}/tools/traces.py"]  # agent and fine-tuning
 ALL_PARTS = ["retrieval", "finetuning", "guardrails", "agent"]
 PARTS = [ALL_PARTS, ["retrieval", "finetuning", "guardrails"], ["retrieval"], ["finetuning"], ["guardrails"], []]
 LLM_ONLY = ("torch", "transformers", "peft", "presidio", "tokenizers", "sentence-transformers", "qdrant")
@@ -139,6 +140,7 @@ def expected(parts: list[str], pkg: str = "my_ml_project") -> set[str]:
     )
     names += GUARDRAILS_FILES if "guardrails" in parts else []
     names += AGENT_FILES if "agent" in parts else []
+    names += TRACE_FILES if {"agent", "finetuning"} <= set(parts) else []
     return {name.format(pkg=pkg) for name in names}
 
 

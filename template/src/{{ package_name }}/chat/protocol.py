@@ -165,7 +165,7 @@ def _messages(messages: Any) -> list[dict[str, str]]:
             ident = message.get("tool_call_id")
             if not isinstance(ident, str) or ident not in called:
                 raise Invalid(f"{where}.tool_call_id: no earlier assistant message made that call", where)
-            text = f"{called[ident]} returned: {text}"
+            text = tool_calling.result_text(called[ident], text)
         turns.append({"role": message["role"], "content": text})
     if not any(t["role"] == "user" and t["content"].strip() for t in turns):
         raise Invalid("messages: no user message with text to answer", "messages")

@@ -88,7 +88,7 @@ class Offered:
         if not calls:
             if self.choice != "auto":
                 raise ValueError("it answered without a tool call, though tool_choice asks for one")
-            return orjson.dumps({"answer": message.get("content") or ""}).decode()
+            return answer_text(message.get("content") or "")
         function = calls[0].get("function") if isinstance(calls[0], dict) else None
         name = function.get("name") if isinstance(function, dict) else None
         allowed = {
@@ -204,6 +204,18 @@ def offered(tools: Any, choice: Any) -> Offered | None:
             'tool_choice: expected none, auto, required or {"type": "function", ...}', "tool_choice"
         )
     return Offered(tuple(found), picked)
+
+
+def answer_text(answer: str) -> str:
+    """An answer as the model writes it when it may call tools (``tool_choice: auto``)."""
+    import orjson
+
+    return orjson.dumps({"answer": answer}).decode()
+
+
+def result_text(name: str, result: str) -> str:
+    """A tool's result as the model reads it (the message after its call)."""
+    return f"{name} returned: {result}"
 
 
 def call_text(call: dict[str, Any]) -> str:

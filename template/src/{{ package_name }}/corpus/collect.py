@@ -138,17 +138,25 @@ def report(seen: dict[str, Any], pairs: int) -> str:
     return "\n".join(lines)
 
 
+def jsonl_lines(file: Path):
+    """``(where, value)`` for each line of a JSON Lines file with text (``where``: its name and
+    line number; ``value``: what the line holds, or the ``ValueError`` of a line that is not JSON)."""
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                value = json.loads(line)
+            except ValueError as error:
+                value = error
+            yield f"{file.name} line {number}", value
+
+
 def read_jsonl(file: Path) -> list[dict[str, Any]]:
     rows = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as error:
-            raise DataValidationError(f"{file.name} line {number} is not JSON: {error}") from None
+    for where, row in jsonl_lines(file):
+        if isinstance(row, ValueError):
+            raise DataValidationError(f"{where} is not JSON: {row}")
         if not isinstance(row, dict):
-            raise DataValidationError(f"{file.name} line {number} is not a JSON object")
+            raise DataValidationError(f"{where} is not a JSON object")
         rows.append(row)
     return rows
 

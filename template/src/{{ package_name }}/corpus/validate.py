@@ -117,10 +117,39 @@ def privacy_review(documents, pairs, rules, cache_file=None) -> tuple[list[dict[
     return found, len(todo)
 
 
+def trace_texts(params: dict[str, Any], root=None) -> list[dict[str, Any]]:
+    """The agent's tool-use traces (``paths.traces``, when the project has them) as texts to scan
+    for personal data like the documents, one per trace (``id``: the file and line): what the
+    traces say, the calls' arguments included. Their form is checked where they are read
+    (``tools/traces.py``)."""
+    from .collect import jsonl_lines
+
+    if "traces" not in params["paths"] or not path(params, "traces", root).is_file():
+        return []
+    found = []
+    for where, item in jsonl_lines(path(params, "traces", root)):
+        # not a trace: the contract says so where traces are read
+        messages = item.get("messages") or [] if isinstance(item, dict) else []
+        parts = []
+        for message in messages if isinstance(messages, list) else []:
+            if isinstance(message, dict):
+                parts.append(str(message.get("content") or ""))
+                for call in message.get("tool_calls") or []:
+                    parts.append(str(((call or {}).get("function") or {}).get("arguments") or ""))
+        if any(parts):
+            found.append({"id": where.replace(" line ", ":"), "text": "\n".join(p for p in parts if p)})
+    return found
+
+
 def check(
-    documents: list[dict[str, Any]], pairs: list[dict[str, Any]], params: dict[str, Any], root=None
+    documents: list[dict[str, Any]],
+    pairs: list[dict[str, Any]],
+    params: dict[str, Any],
+    root=None,
+    traces: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Both checks; returns the summary written to ``paths.validation``."""
+    """Both checks; returns the summary written to ``paths.validation``. ``traces``: more texts for
+    the privacy review alone (``trace_texts``)."""
     import pandas as pd
 
     contract = params["contract"]
@@ -138,7 +167,9 @@ def check(
     from .cache import cache_file
 
     rules = privacy.policy(params, root or project_root())
-    found, scanned = privacy_review(documents, pairs, rules, cache_file(params, "privacy_scans"))
+    found, scanned = privacy_review(
+        [*documents, *(traces or [])], pairs, rules, cache_file(params, "privacy_scans")
+    )
     blocked = [f for f in found if f["verdict"] == privacy.BLOCK]
     known = set(sources)
     return {
@@ -235,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args = options.parse_args(argv)
     params, root = load_params(), project_root()
     documents, pairs = read_jsonl(path(params, "documents")), read_jsonl(path(params, "pairs"))
-    summary = check(documents, pairs, params, root)
+    summary = check(documents, pairs, params, root, trace_texts(params, root))
     values = {id(f): f.pop("_value", None) for f in summary["privacy"]["findings"]}
     if args.allow_found and summary["privacy"]["blocked"]:
         return allow_found(summary, values, params, root)

@@ -2,7 +2,9 @@
 
 Each training pair becomes the application's own prompt (``assistant.py``: the retrieved context
 and the question in ``prompts/answer.txt``) followed by the reference answer; the loss counts the
-answer's tokens only. ``finetune`` in ``params.yaml`` holds the LoRA settings (rank, alpha, dropout,
+answer's tokens only. With the agent, every assistant turn of the tool-use traces
+(``paths.traces``, ``tools/traces.py``) is an example too: the conversation as the agent shows it,
+and the call or answer the model should write. ``finetune`` in ``params.yaml`` holds the LoRA settings (rank, alpha, dropout,
 target modules) and the training ones (epochs, batch size, learning rate, maximum length, seed).
 
 The loop is driven by ``accelerate``: the same command runs on a CPU, one GPU, or
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     params, root = load_params(), project_root()
     settings = params["finetune"]
     pairs = read_jsonl(path(params, "train_pairs"))
-    if not pairs:
+    traces = tool_traces(params, root)
+    if not pairs and not traces:
         from ..corpus.questions import HOW_TO_ADD
 
         out = path(params, "adapter", root)
@@ -156,12 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     app = assistant.from_project(params, root, generate=False)
     questions = [p["instruction"] for p in pairs]
-    prompts = app.prompts(questions, app.contexts(questions))
+    prompts = app.prompts(questions, app.contexts(questions)) if questions else []
     from . import base
 
     tokenizer, model = load_local(base.source(params, root))
     model.train()
-    rows = examples(tokenizer, prompts, [p["answer"] for p in pairs], int(settings["max_length"]))
+    answers = [p["answer"] for p in pairs]
+    prompts, answers = [*prompts, *(seen for seen, _ in traces)], [*answers, *(wrote for _, wrote in traces)]
+    rows = examples(tokenizer, prompts, answers, int(settings["max_length"]))
     model, measured, accelerator, losses = train(model, tokenizer, rows, settings)
     if not accelerator.is_main_process:
         return 0
@@ -174,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         {
             **tracking.flatten({"finetune": settings}),
             "model.base": params["model"]["base"],
-            "pairs": len(rows),
+            "pairs": len(pairs),
+            "trace_turns": len(traces),
         },
         {k: float(v) for k, v in measured.items()},
         {**tracking.lineage_tags(root, path(params, "train_pairs")), "stage": "finetune"},
@@ -191,6 +197,18 @@ def main(argv: list[str] | None = None) -> int:
         f"({measured['wall_seconds']:.1f} s in all), {memory} -> {out.relative_to(root)} (MLflow run {run['run_id']})"
     )
     return 0
+
+
+def tool_traces(params: dict[str, Any], root) -> list[tuple[list[dict[str, str]], str]]:
+    """The agent's tool-use traces as examples (``tools/traces.py``; none without the agent part)."""
+    import importlib.util
+
+    package = __package__.rsplit(".", 1)[0]
+    if importlib.util.find_spec(f"{package}.tools") is None:
+        return []
+    from ..tools import traces
+
+    return traces.load(params, root)
 
 
 def _log_adapter(folder, losses: list[float]):

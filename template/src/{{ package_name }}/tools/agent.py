@@ -82,6 +82,37 @@ class Pending:
         return run
 
 
+@dataclass(frozen=True)
+class Kit:
+    """What the agent's model is given: the tools (the project's, ``registry.py``, and the MCP
+    servers' of ``agent.mcp_servers``, ``remote.py``), them as offered to the model, and the
+    system prompt (``prompts/agent.txt``, versioned by the prompts stage) that describes them."""
+
+    tools: dict[str, Any]
+    offered: Any  # chat/tools.Offered
+    versions: dict[str, str]
+    prompt: str | None  # None: the built-in instructions (a project without prompts/agent.txt)
+    prompt_version: str | None
+
+    @classmethod
+    def of(cls, params: dict[str, Any], root) -> Kit:
+        from ..chat import tools as tool_calling
+        from ..llm import prompts
+        from . import registry, remote
+
+        tools = {**registry.registered(), **remote.tools(params["agent"].get("mcp_servers"), root)}
+        return cls(
+            tools=tools,
+            offered=tool_calling.offered([t.spec() for t in tools.values()], "auto"),
+            versions=registry.versions(tools),
+            prompt=prompts.templates(root).get(prompts.AGENT),
+            prompt_version=prompts.versions(params, root).get(prompts.AGENT, {}).get("uri"),
+        )
+
+    def system_message(self) -> dict[str, str]:
+        return self.offered.system_message(self.prompt)
+
+
 class Agent:
     """The loop over ``tools`` for a chat service (``chat/app.py``): ``service`` generates, counts
     tokens and cost, and screens with its guardrails."""
@@ -90,27 +121,19 @@ class Agent:
         """``approvals``: ``pause`` (the service: a person decides) or ``simulate`` (the agent
         stage: the call counts as made and approved, and is not run). The tools: the project's
         (``registry.py``) and those of the MCP servers in ``agent.mcp_servers`` (``remote.py``)."""
-        from ..chat import tools as tool_calling
         from ..config import project_root
-        from ..llm import prompts
-        from . import registry, remote
 
-        root = root or project_root()
         self.service, self.settings = service, params["agent"]
-        self.tools = {**registry.registered(), **remote.tools(self.settings.get("mcp_servers"), root)}
-        self.versions = registry.versions(self.tools)
-        # The system prompt: prompts/agent.txt (versioned by the prompts stage), its {{tools}} filled.
-        self.prompt = prompts.templates(root).get(prompts.AGENT)
-        self.prompt_version = prompts.versions(params, root).get(prompts.AGENT, {}).get("uri")
-        specs = [t.spec() for t in self.tools.values()]
-        self.offered = tool_calling.offered(specs, "auto")
+        self.kit = Kit.of(params, root or project_root())
+        self.tools, self.offered, self.versions = self.kit.tools, self.kit.offered, self.kit.versions
+        self.prompt, self.prompt_version = self.kit.prompt, self.kit.prompt_version
         self.pending = Pending(float(self.settings["approval_minutes"]))
         self.name = f"{service.name}-agent"
         self.approvals = approvals
 
     # ------------------------------------------------------------------ the loop
     def start(self, messages: list[dict[str, str]], request, question: str) -> Run:
-        return Run([self.offered.system_message(self.prompt), *messages], request.asked, request, question)
+        return Run([self.kit.system_message(), *messages], request.asked, request, question)
 
     def resume(self, ident: str, decision: str) -> Run:
         """The paused run of action ``ident`` with the person's decision applied: the call run
@@ -261,10 +284,13 @@ class Agent:
         self._add(run, name, arguments, result)
 
     def _add(self, run: Run, name: str, arguments: dict[str, Any], result: str) -> None:
-        written = json.dumps({"tool": name, "arguments": arguments})
+        """The call as the model wrote it, then its result (as a trace is trained on: traces.py)."""
+        from ..chat import tools as tool_calling
+
+        written = tool_calling.call_text({"function": {"name": name, "arguments": arguments}})
         run.messages += [
             {"role": "assistant", "content": written},
-            {"role": "tool", "content": f"{name} returned: {result}"},
+            {"role": "tool", "content": tool_calling.result_text(name, result)},
         ]
 
     def _screen(self, text: str) -> tuple[str, str | None]:

@@ -76,17 +76,12 @@ def score(scenario: dict[str, Any], calls: list[tuple[str, dict[str, Any]]], ans
 
 def read(file: Path) -> list[dict[str, Any]]:
     """The scenarios, each checked: a goal, calls of known shape, facts."""
-    import json
+    from ..corpus.collect import jsonl_lines
 
     scenarios = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{file.name} line {number}"
-        try:
-            item = json.loads(line)
-        except ValueError as error:
-            raise SettingsError(f"{where} is not JSON: {error}") from None
+    for where, item in jsonl_lines(file):
+        if isinstance(item, ValueError):
+            raise SettingsError(f"{where} is not JSON: {item}")
         calls = item.get("calls") if isinstance(item, dict) else None
         if (
             not isinstance(item, dict)
