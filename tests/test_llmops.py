@@ -519,19 +519,27 @@ def test_a_prompt_that_leaves_out_the_context_stops_the_pipeline(llm_project, ll
 
 AGENT_GATE = """
 import json
+import mlflow
 from my_ml_project.config import load_params, project_root
+from my_ml_project.registry import tracking
 from my_ml_project.settings import kpis
 from my_ml_project.tools import scenarios
 
+params = load_params()
+tracking.connect(params["tracking"])
+found = mlflow.search_runs([mlflow.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id],
+                           filter_string="tags.stage = 'agent'", output_format="list")
+print(json.dumps({"params": found[0].data.params, "metrics": found[0].data.metrics}))
 held = kpis({"agent": {"task_success_vs_base": {"min": 0.5}}})
-print(json.dumps(scenarios.run(load_params(), held, project_root())["checks"]))
+print(json.dumps(scenarios.run(params, held, project_root())["checks"]))
 """
 
 
 @pytest.mark.slow
 def test_the_agent_stage_runs_the_tuned_agent_against_the_base_model(llm_project, llm_env):
     """With fine-tuning, the agent stage runs its scenarios on the tuned model and again on the base
-    model (the adapter switched off); the lead is a metric the business file can bound, and fails."""
+    model (the adapter switched off); the lead is a metric the business file can bound, and fails.
+    The stage's MLflow run records the tool versions and the prompt offered."""
     report = json.loads((llm_project / "reports/agent.json").read_text())
     metrics, base = report["metrics"], report["baseline"]
     assert base["against"] == "the base model without the adapter" and set(metrics) - set(base) == {
@@ -542,6 +550,9 @@ def test_the_agent_stage_runs_the_tuned_agent_against_the_base_model(llm_project
     business = (llm_project / "business/kpis.yaml").read_text()
     assert "task_success_vs_base: {min: 0.0}" in business
     done = run(["uv", "run", "--frozen", "--extra", "cpu", "python", "-c", AGENT_GATE], llm_project, llm_env)
+    logged = json.loads(done.stdout.splitlines()[-2])  # the stage's MLflow run
+    assert logged["params"]["tool.plan_details"] == report["tools"]["plan_details"]
+    assert logged["params"]["prompt.agent"] == report["prompt"] and "base_task_success" in logged["metrics"]
     (check,) = json.loads(done.stdout.splitlines()[-1])
     assert check["metric"] == "task_success_vs_base" and not check["passed"], check
 

@@ -18,8 +18,9 @@ and approved, and is not run. Scores, over the scenarios:
   adapter that made the agent worse.
 
 They are checked against ``agent`` in ``business/kpis.yaml`` by the shared gate (``gates.py``);
-``reports/agent.json`` (``paths.agent_report``) holds every scenario's trajectory. A miss fails
-the stage with one line per metric.
+``reports/agent.json`` (``paths.agent_report``) holds every scenario's trajectory, and an MLflow
+run (tag ``stage: agent``) the tool versions and prompt offered, the loop's bounds and the
+metrics. A miss fails the stage with one line per metric.
 """
 
 from __future__ import annotations
@@ -180,6 +181,32 @@ def attempt(agent, scenarios: list[dict[str, Any]], request) -> tuple[list[dict[
     return results, metrics
 
 
+def log(params: dict[str, Any], report: dict[str, Any], root: Path) -> str:
+    """The stage as an MLflow run: the tool versions and the prompt offered, the bounds of the
+    loop, the metrics (the base model's as ``base_<name>``) and the gate's verdict. Its run id."""
+    from ..registry import tracking
+
+    base = {k: v for k, v in (report.get("baseline") or {}).items() if k != "against"}
+    logged = tracking.log_run(
+        {
+            **{f"tool.{name}": version for name, version in report["tools"].items()},
+            **({"prompt.agent": report["prompt"]} if report.get("prompt") else {}),
+            **tracking.flatten({"agent": {k: v for k, v in params["agent"].items() if k != "mcp_servers"}}),
+            "agent.mcp_servers": ",".join(sorted(params["agent"].get("mcp_servers") or {})) or "none",
+            "model.base": params["model"]["base"],
+            "scenarios": len(report["scenarios"]),
+        },
+        {**report["metrics"], **{f"base_{k}": v for k, v in base.items()}},
+        {
+            **tracking.lineage_tags(root, path(params, "scenarios", root)),
+            "stage": "agent",
+            "quality_gate": "passed" if report["passed"] else "failed",
+        },
+        params["tracking"],
+    )
+    return str(logged["run_id"])
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..cli import parser
 
@@ -187,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     params, root = load_params(), project_root()
     report = run(params, load_kpis(root), root)
     reports.write_json(path(params, "agent_report", root), report)
-    print(", ".join(f"{name} {value}" for name, value in report["metrics"].items()))
+    logged = log(params, report, root)
+    print(
+        ", ".join(f"{name} {value}" for name, value in report["metrics"].items()) + f" (MLflow run {logged})"
+    )
     failed = [gates.failure_line(c) for c in report["checks"] if not c["passed"]]
     if failed:
         raise QualityGateError("the agent fails the gate:\n  - " + "\n  - ".join(failed))
