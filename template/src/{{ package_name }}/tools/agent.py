@@ -18,7 +18,9 @@ the answer's token limit, ``approval``), its
 
 A tool that needs approval (``approval``: tools with side effects) is never run unasked: the
 request ends with ``agent.pending`` (an action id, the tool and its arguments) and the state of
-the loop is kept in this process for ``agent.approval_minutes``; ``POST /v1/actions`` with
+the loop is kept for ``agent.approval_minutes`` as a file in ``paths.actions`` (a restarted
+service, or any replica sharing the folder, resumes it; the first to take it has it);
+``POST /v1/actions`` with
 ``{"id": ..., "decision": "approve" | "reject"}`` resumes it and answers as the request would
 have. Every step (tool, arguments redacted by the privacy policy, outcome, seconds) is in the
 response (``agent.steps``), the request log and the trace; the tool versions offered are in the log.
@@ -26,11 +28,13 @@ response (``agent.steps``), the request log and the trace; the tool versions off
 
 from __future__ import annotations
 
+import contextlib
 import json
-import threading
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -58,28 +62,101 @@ class Run:
 
 
 class Pending:
-    """Loops paused for approval, by action id, for ``minutes`` (in this process)."""
+    """Loops paused for approval, by action id, for ``minutes``: each kept as a JSON file in
+    ``folder`` (``paths.actions``), so that the service after a restart, or any of its replicas
+    sharing the folder, resumes it. The first to take an action has it: the file is claimed by a
+    rename, which one process wins."""
 
-    def __init__(self, minutes: float):
-        self.minutes, self._runs, self._lock = minutes, {}, threading.Lock()
+    ID = re.compile(r"^act_[0-9a-f]{20}$")
+
+    def __init__(self, minutes: float, folder: Path):
+        self.minutes, self.folder = minutes, folder
 
     def keep(self, run: Run) -> str:
         ident = f"act_{uuid.uuid4().hex[:20]}"
         run.seconds, run.pending = run.elapsed(), {**(run.pending or {}), "id": ident}
-        with self._lock:
-            now = time.monotonic()
-            self._runs = {k: v for k, v in self._runs.items() if v[0] > now}
-            self._runs[ident] = (now + self.minutes * 60, run)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        for old in self.folder.glob("act_*.json"):  # what no one decided in time
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime + self.minutes * 60 < now:
+                    old.unlink()
+        record = {"expires": now + self.minutes * 60, "run": _dump(run)}
+        written = self.folder / f".{ident}.tmp"
+        written.write_text(json.dumps(record), encoding="utf-8")
+        written.replace(self.folder / f"{ident}.json")
         return ident
 
     def take(self, ident: str) -> Run | None:
-        with self._lock:
-            found = self._runs.pop(ident, None)
-        if found is None or found[0] < time.monotonic():
+        if not self.ID.match(ident):
             return None
-        run = found[1]
+        claimed = self.folder / f".{ident}.{uuid.uuid4().hex[:8]}.taken"
+        try:
+            (self.folder / f"{ident}.json").rename(claimed)
+        except FileNotFoundError:
+            return None  # decided already (here or by another replica), expired, or never made
+        record = json.loads(claimed.read_text(encoding="utf-8"))
+        claimed.unlink()
+        if record["expires"] < time.time():
+            return None
+        run = _load(record["run"])
         run.started = time.monotonic()
         return run
+
+
+def _asked(asked) -> dict[str, Any]:
+    """A request's generation settings as JSON (what each step sets itself, left out)."""
+    import dataclasses
+
+    return {
+        f.name: getattr(asked, f.name)
+        for f in dataclasses.fields(asked)
+        if f.name not in ("tools", "response_format")
+    }
+
+
+def _dump(run: Run) -> dict[str, Any]:
+    request = run.request
+    fields = (
+        "messages",
+        "question",
+        "seconds",
+        "tokens",
+        "prompt_tokens",
+        "cost",
+        "steps",
+        "calls",
+        "pending",
+    )
+    return {
+        **{name: getattr(run, name) for name in fields},
+        "asked": _asked(run.asked),
+        "request": {
+            "messages": request.messages,
+            "asked": _asked(request.asked),
+            "stream": request.stream,
+            "include_usage": request.include_usage,
+            "model": request.model,
+        },
+    }
+
+
+def _load(data: dict[str, Any]) -> Run:
+    from ..chat.protocol import ChatRequest
+    from ..llm.generate import Asked
+
+    def asked(fields: dict[str, Any]) -> Asked:
+        return Asked(**{**fields, "stop": tuple(fields.get("stop") or ())})
+
+    kept = data["request"]
+    request = ChatRequest(
+        kept["messages"], asked(kept["asked"]), kept["stream"], kept["include_usage"], model=kept["model"]
+    )
+    run = Run(data["messages"], asked(data["asked"]), request, data["question"])
+    for name in ("seconds", "tokens", "prompt_tokens", "cost", "steps", "pending"):
+        setattr(run, name, data[name])
+    run.calls = [(name, arguments) for name, arguments in data["calls"]]
+    return run
 
 
 @dataclass(frozen=True)
@@ -121,13 +198,14 @@ class Agent:
         """``approvals``: ``pause`` (the service: a person decides) or ``simulate`` (the agent
         stage: the call counts as made and approved, and is not run). The tools: the project's
         (``registry.py``) and those of the MCP servers in ``agent.mcp_servers`` (``remote.py``)."""
-        from ..config import project_root
+        from ..config import path, project_root
 
+        root = root or project_root()
         self.service, self.settings = service, params["agent"]
-        self.kit = Kit.of(params, root or project_root())
+        self.kit = Kit.of(params, root)
         self.tools, self.offered, self.versions = self.kit.tools, self.kit.offered, self.kit.versions
         self.prompt, self.prompt_version = self.kit.prompt, self.kit.prompt_version
-        self.pending = Pending(float(self.settings["approval_minutes"]))
+        self.pending = Pending(float(self.settings["approval_minutes"]), path(params, "actions", root))
         self.name = f"{service.name}-agent"
         self.approvals = approvals
 
@@ -146,7 +224,7 @@ class Agent:
         if run is None:
             raise Refused("not_found", 404, f"no action {ident!r} is waiting (approved, rejected or expired)")
         call, run.pending = run.pending, None
-        waited = round(time.monotonic() - call["asked_at"], 3)
+        waited = round(time.time() - call["asked_at"], 3)
         if decision == "approve":
             self._run_tool(run, call["tool"], call["arguments"], {"approved": True, "waited_s": waited})
         else:
@@ -229,7 +307,7 @@ class Agent:
                     "tool": name,
                     "arguments": arguments,
                     "shown": self._shown(arguments),
-                    "asked_at": time.monotonic(),
+                    "asked_at": time.time(),
                 }
                 self.pending.keep(run)
                 return f"{name} needs a person's approval: action {run.pending['id']}", "approval"
