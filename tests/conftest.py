@@ -65,6 +65,13 @@ src/{pkg}/bytecode.py
 src/{pkg}/ci/README.md
 src/{pkg}/ci/__init__.py
 src/{pkg}/ci/gate.py
+src/{pkg}/ci/maturity/__init__.py
+src/{pkg}/ci/maturity/__main__.py
+src/{pkg}/ci/maturity/cli.py
+src/{pkg}/ci/maturity/evidence.py
+src/{pkg}/ci/maturity/levels.py
+src/{pkg}/ci/maturity/repo.py
+src/{pkg}/ci/maturity/schema.json
 src/{pkg}/cli.py
 src/{pkg}/config.py
 src/{pkg}/errors.py

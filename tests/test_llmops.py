@@ -123,7 +123,14 @@ tests/test_tools.py
 """.split()
 TRACE_FILES = ["data/sample/traces.jsonl", "src/{pkg}/tools/traces.py"]  # agent and fine-tuning
 ALL_PARTS = ["retrieval", "finetuning", "guardrails", "agent"]
-PARTS = [ALL_PARTS, ["retrieval", "finetuning", "guardrails"], ["retrieval"], ["finetuning"], ["guardrails"], []]
+PARTS = [
+    ALL_PARTS,
+    ["retrieval", "finetuning", "guardrails"],
+    ["retrieval"],
+    ["finetuning"],
+    ["guardrails"],
+    [],
+]
 LLM_ONLY = ("torch", "transformers", "peft", "presidio", "tokenizers", "sentence-transformers", "qdrant")
 TABULAR_ONLY = ("scikit-learn", "evidently", "fairlearn", "joblib")
 
@@ -209,7 +216,7 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
         for s in job["steps"]
         if s.get("name") == "Install from uv.lock"
     ]
-    assert installs == ['uv sync --frozen --extra "${TORCH:-cpu}"'] * 3  # TORCH unset: the CPU build
+    assert installs == ['uv sync --frozen --extra "${TORCH:-cpu}"'] * 4  # TORCH unset: the CPU build
     pipeline = ci["jobs"]["pipeline"]
     assert (
         ("GPU_RUNNER" in pipeline["runs-on"])

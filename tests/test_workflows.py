@@ -29,7 +29,7 @@ BIN = Path(sys.executable).parent
 WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml", "template-update.yml")
 # An llmops project deploys the chat service without an image (QA in test, approval, promote).
 LLM_WORKFLOWS = WORKFLOWS
-CI_JOB_NAMES = ["Lint and tests", "Data checks", "Pipeline and quality gate"]
+CI_JOB_NAMES = ["Lint and tests", "Maturity", "Data checks", "Pipeline and quality gate"]
 TEAMS = {
     "team_business": "@acme/analysts",
     "team_data": "@acme/data-eng @dora",

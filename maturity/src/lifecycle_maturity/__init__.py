@@ -1,0 +1,5 @@
+"""Evidence-based MLOps/LLMOps maturity assessment of a repository (``cli.py``)."""
+
+from .cli import assess
+
+__all__ = ["assess"]
