@@ -20,7 +20,7 @@ from .conftest import REPO_ROOT, git, make_setup, render, run
 
 FIRST_RELEASE = "a401743"  # the MLOps core: questions, pipeline, gates, tests
 DELIVERY_RELEASE = "433161d"  # CI/CD, serving, monitoring: before the hardened core (column roles, gates)
-TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes")
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes", "maturity")
 IGNORED = shutil.ignore_patterns(
     ".git", ".venv", ".tools", ".demo", ".bench", "__pycache__", ".pytest_cache", ".ruff_cache"
 )
