@@ -86,6 +86,25 @@ def test_a_fresh_project_of_either_profile_reaches_the_top_mlops_level_citing_li
     assert {name: d["level"] for name, d in dimensions.items()} == dict.fromkeys(dimensions, 2), dimensions
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [["retrieval"], ["finetuning"], ["guardrails"], ["agent"], ["retrieval", "guardrails"], []],
+    ids=lambda parts: "+".join(parts) or "no-parts",
+)
+def test_each_choice_of_llm_parts_scores_its_dimensions(tmp_path, parts):
+    """What the parts add shows in the dimensions they realise: retrieval the RAG pipeline,
+    guardrails the rails; the rest is the core every llmops project has."""
+    root = render(tmp_path / "project", profile="llmops", llm_parts=parts)
+    (root / "dvc.lock").write_text(LOCK)
+    found = report(committed(root))
+    levels = {name: d["level"] for name, d in found["llmops"]["dimensions"].items()}
+    assert found["mlops"]["microsoft"] == 4, found["mlops"]
+    assert levels["rag_pipeline"] == (2 if "retrieval" in parts else None)
+    assert levels["guardrails"] == (2 if "guardrails" in parts else 0)
+    assert levels["prompt_management"] == levels["evaluation"] == levels["cost_management"] == 2, levels
+    assert levels["governance"] == 2, levels
+
+
 def test_the_json_follows_its_schema_and_the_table_and_markdown_name_the_levels(llmops):
     import jsonschema
 

@@ -224,10 +224,11 @@ def prompt_ci(repo: Repo) -> list[Hit]:
 
 
 def retrieval(repo: Repo) -> list[Hit]:
-    """Retrieval over an index: a vector store or an embedder in the code."""
+    """Retrieval over an index: a vector store or an embedder imported or built (code that only
+    says where an index would be opened is not one)."""
     return repo.grep(
-        r"\b(faiss|qdrant_client|chromadb|lancedb|pgvector|pinecone|weaviate|SentenceTransformer|"
-        r"HashingVectorizer|VectorStore|open_index|build_index)\b",
+        r"^\s*(from|import)\s+(faiss|qdrant_client|chromadb|lancedb|pgvector|pinecone|weaviate|"
+        r"sentence_transformers)\b|\b(SentenceTransformer|HashingVectorizer|VectorStoreIndex)\(",
         *CODE,
     )[:2]
 
