@@ -51,17 +51,21 @@ params.yaml
 pyproject.toml
 business/README.md
 business/kpis.yaml
+business/roles.yaml
+business/tools.yaml
 data/README.md
 infra/README.md
 infra/github/setup.py
 infra/template/migrations.yaml
 infra/template/update.py
 .github/workflows/template-update.yml
-.github/CODEOWNERS
 .github/dependabot.yml
 src/{pkg}/__init__.py
 src/{pkg}/__main__.py
 src/{pkg}/bytecode.py
+src/{pkg}/business/__init__.py
+src/{pkg}/business/cost.py
+src/{pkg}/business/roles.py
 src/{pkg}/ci/README.md
 src/{pkg}/ci/__init__.py
 src/{pkg}/ci/gate.py
@@ -96,6 +100,7 @@ src/{pkg}/serving/qa.py
 src/{pkg}/serving/retention.py
 tests/__init__.py
 tests/conftest.py
+tests/test_business.py
 tests/test_bytecode.py
 tests/test_lockcheck.py
 tests/test_process.py
@@ -139,6 +144,18 @@ def render(
         )
     _profile("copier copy", time.monotonic() - started, time.process_time() - cpu)
     return dst
+
+
+def write_codeowners(root: Path) -> str:
+    """`make roles` in a rendered project without its environment: .github/CODEOWNERS written
+    from business/roles.yaml by the project's own module (it needs only PyYAML and pydantic,
+    which this environment has). Returns the file's text."""
+    package = next(p.name for p in (root / "src").iterdir() if (p / "business" / "roles.py").is_file())
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "PROJECT_ROOT": str(root)}
+    subprocess.run(
+        [sys.executable, "-m", package, "roles"], cwd=root, env=env, check=True, capture_output=True
+    )
+    return (root / ".github/CODEOWNERS").read_text(encoding="utf-8")
 
 
 def files_of(root: Path) -> set[str]:

@@ -23,6 +23,7 @@ from .conftest import (
     registry,
     render,
     run,
+    write_codeowners,
 )
 
 LLM_FILES = """
@@ -206,7 +207,7 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
     main = (root / "src/my_ml_project/__main__.py").read_text()
     rails = ' "guardrails",' if "guardrails" in parts else ""
     rails += ' "tools",' if "agent" in parts else ""
-    assert f'PHASES = ("corpus", "llm",{rails} "ci", "registry", "chat", "monitoring")' in main
+    assert f'PHASES = ("business", "corpus", "llm",{rails} "ci", "registry", "chat", "monitoring")' in main
     # CI installs the torch build the workflow names; fine-tuning may move to a GPU runner
     ci = yaml.safe_load((root / ".github/workflows/ci.yml").read_text())
     assert ci["env"]["TORCH"] == "cpu"
@@ -584,7 +585,7 @@ def test_personal_data_at_the_source_stops_the_pipeline(llm_project, llm_env):
 
 def test_codeowners_and_dependabot_name_only_what_exists(rendered):
     _, root = rendered
-    for line in (root / ".github/CODEOWNERS").read_text().splitlines():
+    for line in write_codeowners(root).splitlines():
         pattern = line.split()[0] if line.strip() and not line.startswith("#") else "*"
         if pattern not in ("*", "/dvc.lock"):  # dvc.lock: written by the first run
             assert (root / pattern.strip("/")).exists(), line

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, make_setup, render, run
+from .conftest import REPO_ROOT, make_setup, render, run, write_codeowners
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml", "template-update.yml")
@@ -118,7 +118,8 @@ def makefile_targets(root: Path) -> set[str]:
 def test_workflow_files_rendered(rendered):
     answers, root = rendered
     assert sorted(workflows(root)) == sorted(LLM_WORKFLOWS if llm(answers) else WORKFLOWS)
-    assert (root / ".github/dependabot.yml").is_file() and (root / ".github/CODEOWNERS").is_file()
+    assert (root / ".github/dependabot.yml").is_file() and not (root / ".github/CODEOWNERS").exists()
+    assert (root / "business/roles.yaml").is_file()  # CODEOWNERS comes from it (make setup, make roles)
 
 
 def test_zizmor_finds_nothing(rendered):
@@ -387,7 +388,7 @@ def test_dependabot_watches_actions_python_and_the_image(rendered):
 
 def codeowners(root: Path) -> dict[str, list[str]]:
     rules = {}
-    for line in (root / ".github/CODEOWNERS").read_text().splitlines():
+    for line in write_codeowners(root).splitlines():
         if line.strip() and not line.startswith("#"):
             pattern, *owners = line.split()
             rules[pattern] = owners
