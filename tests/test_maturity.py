@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO_ROOT, git, render
+from .conftest import REPO_ROOT, git, render, write_codeowners
 
 PACKAGE = REPO_ROOT / "maturity" / "src"
 LOCK = "schema: '2.0'\nstages:\n  collect:\n    cmd: python -m my_ml_project collect\n"
@@ -35,6 +35,9 @@ def report(root: Path) -> dict:
 
 
 def committed(root: Path, message: str = "work") -> Path:
+    """``root`` committed, as a user has it after `make setup` (CODEOWNERS written from the roles)."""
+    if (root / "business/roles.yaml").is_file() and not (root / ".github/CODEOWNERS").exists():
+        write_codeowners(root)
     if not (root / ".git").is_dir():
         git(root, "init", "--quiet", "--initial-branch=main")
     git(root, "add", "-A")

@@ -102,7 +102,7 @@ def ci_minutes(days: int, now: datetime) -> float | None:
                 "gh",
                 "api",
                 "--paginate",
-                f"repos/{{owner}}/{{repo}}/actions/runs?created=>={since}&per_page=100",
+                "repos/{owner}/{repo}/actions/runs?per_page=100&created=>=" + since,  # gh fills owner, repo
             ],
             capture_output=True,
             text=True,
