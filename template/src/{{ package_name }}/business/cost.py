@@ -206,9 +206,9 @@ def markdown(found: dict[str, Any]) -> str:
         "|---|---:|",
         f"| the service's logged cost ({run['requests']} requests) | {run['logged_cost_usd']:,.2f} |",
         f"| serving ({run['serving_hours']} hours with traffic) | {run['serving_usd']:,.2f} |",
-        f"| CI ({run['ci_minutes']} minutes) | "
-        + ("not measured" if run["ci_usd"] is None else f"{run['ci_usd']:,.2f}")
-        + " |",
+        "| CI (not measured: no gh) | - |"
+        if run["ci_usd"] is None
+        else f"| CI ({run['ci_minutes']} minutes) | {run['ci_usd']:,.2f} |",
     ]
     lines += ["", "Assumptions:", *[f"- {a}" for a in found["assumptions"]]]
     return "\n".join(lines) + "\n"
