@@ -17,7 +17,7 @@ TESTS ?=
 # Test workers (pytest-xdist): one per core; tests that share a built project stay on one (tests/conftest.py).
 WORKERS ?= auto
 
-.PHONY: help tools env demo test test-fast test-slow workflows lint bench bench-serve
+.PHONY: help tools env demo test test-fast test-slow workflows lint docs bench bench-serve
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ workflows: env ## Render every answer combination and audit the generated workfl
 
 lint: env ## Lint the template's own Python
 	uv run ruff check . && uv run ruff format --check .
+
+docs: env ## The handbook: docs/ as a site in .site/ (offline: Mermaid from npm, pinned; warnings are errors)
+	scripts/docs.sh
 
 bench: env ## Benchmarks of generation, set-up and the pipeline (numbers go in README.md)
 	uv run python bench/run.py
