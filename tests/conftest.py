@@ -84,6 +84,7 @@ src/{pkg}/expectations.py
 src/{pkg}/files.py
 src/{pkg}/params.py
 src/{pkg}/gates.py
+src/{pkg}/handbook.py
 src/{pkg}/lockcheck.py
 src/{pkg}/process.py
 src/{pkg}/reports.py
@@ -101,6 +102,7 @@ src/{pkg}/serving/retention.py
 tests/__init__.py
 tests/conftest.py
 tests/test_business.py
+tests/test_handbook.py
 tests/test_bytecode.py
 tests/test_lockcheck.py
 tests/test_process.py
