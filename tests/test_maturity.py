@@ -178,8 +178,9 @@ def test_make_maturity_is_a_ci_job_and_a_command_of_the_project(mlops):
     import yaml
 
     ci = yaml.safe_load((mlops / ".github/workflows/ci.yml").read_text())
-    step = ci["jobs"]["maturity"]["steps"][-1]
-    assert 'make maturity BASE="$BASE" FORMAT=markdown >> "$GITHUB_STEP_SUMMARY"' in step["run"]
+    runs = [step.get("run", "") for step in ci["jobs"]["maturity"]["steps"]]
+    assert 'make maturity BASE="$BASE" FORMAT=markdown >> "$GITHUB_STEP_SUMMARY"' in runs
+    assert 'make cost >> "$GITHUB_STEP_SUMMARY"' in runs  # the team's cost beside it
     assert "maturity" in (mlops / "Makefile").read_text()
     commands = (mlops / "src/my_ml_project/ci/__init__.py").read_text()
     assert '"maturity": ("maturity.cli"' in commands
