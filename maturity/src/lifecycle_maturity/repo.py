@@ -84,6 +84,7 @@ class Repo:
     root: Path
     files: list[str] = field(default_factory=list)
     _texts: dict[str, str | None] = field(default_factory=dict)
+    _workflows: list[Workflow] | None = None
 
     @classmethod
     def open(cls, root: str | Path) -> Repo:
@@ -135,6 +136,12 @@ class Repo:
         return None
 
     def workflows(self) -> list[Workflow]:
+        """The GitHub Actions workflows, parsed once (every check reads them)."""
+        if self._workflows is None:
+            self._workflows = self._parse_workflows()
+        return self._workflows
+
+    def _parse_workflows(self) -> list[Workflow]:
         import yaml
 
         found = []

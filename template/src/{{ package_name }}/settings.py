@@ -93,22 +93,27 @@ def _describe(error: dict[str, Any]) -> str:
 def validate(kind: Literal["params", "kpis"], raw: Any) -> Any:
     """``raw`` checked against its model, or a SettingsError: params come back unchanged (a plain
     dict), KPIs as a ``gates.Kpis``."""
-    from pydantic import ValidationError
-
     from . import gates
 
     file = PARAMS_FILE if kind == "params" else KPIS_FILE
     if not isinstance(raw, dict):
         raise SettingsError(f"{file}: expected a mapping of settings, got {type(raw).__name__}")
     params_model, kpis_model = _models()
-    model = kpis_model if kind == "kpis" else params_model
+    checked(kpis_model if kind == "kpis" else params_model, raw, file)
+    return gates.parse(raw) if kind == "kpis" else raw
+
+
+def checked(model, raw: Any, file: str):
+    """``raw`` validated by the pydantic ``model``, or a SettingsError naming ``file``, each wrong
+    key and what is expected (the first three): one wording for every settings file."""
+    from pydantic import ValidationError
+
     try:
-        model.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
         problems = [_describe(e) for e in error.errors(include_url=False)]
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise SettingsError(f"{file}: " + "; ".join(problems[:3]) + more) from None
-    return gates.parse(raw) if kind == "kpis" else raw
 
 
 def kpis(raw: dict[str, Any]):

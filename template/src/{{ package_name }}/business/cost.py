@@ -45,9 +45,10 @@ MONTH_DAYS = 30
 def tools(root: Path) -> dict[str, Any]:
     """``business/tools.yaml`` checked: ``{"tools": [...], "run": {...}}``."""
     import yaml
-    from pydantic import BaseModel, ConfigDict, Field, ValidationError
+    from pydantic import BaseModel, ConfigDict, Field
 
     from ..errors import SettingsError
+    from ..settings import checked
 
     strict = ConfigDict(extra="forbid")
 
@@ -70,16 +71,14 @@ def tools(root: Path) -> dict[str, Any]:
         run: Run
 
     try:
-        checked = Tools.model_validate(yaml.safe_load((root / TOOLS_FILE).read_text(encoding="utf-8")))
+        raw = yaml.safe_load((root / TOOLS_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SettingsError(f"{TOOLS_FILE} is missing: the tools of each phase and their prices") from None
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        raise SettingsError(f"{TOOLS_FILE}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    unknown = sorted({p for t in checked.tools for p in t.phases} - set(NAMES))
+    listed = checked(Tools, raw, TOOLS_FILE)
+    unknown = sorted({p for t in listed.tools for p in t.phases} - set(NAMES))
     if unknown:
         raise SettingsError(f"{TOOLS_FILE}: unknown phase {unknown[0]!r}; the phases: {', '.join(NAMES)}")
-    return checked.model_dump()
+    return listed.model_dump()
 
 
 def _phase(code: str) -> str:

@@ -92,22 +92,16 @@ def _model():
 def load(root: Path) -> dict[str, Any]:
     """``business/roles.yaml`` checked: ``{"roles": {name: {...}}, "production_reviewers": [...]}``."""
     import yaml
-    from pydantic import ValidationError
 
     from ..errors import SettingsError
+    from ..settings import checked
 
     file = root / ROLES_FILE
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SettingsError(f"{ROLES_FILE} is missing: the team's roles (see business/README.md)") from None
-    try:
-        team = _model().model_validate(raw)
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(map(str, first["loc"]))
-        raise SettingsError(f"{ROLES_FILE}: {where}: {first['msg']}") from None
-    return team.model_dump()
+    return checked(_model(), raw, ROLES_FILE).model_dump()
 
 
 def codeowners(team: dict[str, Any]) -> str:
