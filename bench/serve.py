@@ -271,7 +271,8 @@ def main() -> int:
         samples: list[dict] = []
         for repeat in range(args.repeats):
             for concurrency in concurrencies:
-                for server in servers:
+                turn = repeat % len(servers)  # each server in turn goes first: order effects cancel
+                for server in servers[turn:] + servers[:turn]:
                     route, payloads = bodies[server.name]
                     result = load(server.port, route, payloads, args.requests, concurrency)
                     samples.append({"server": server.name, "repeat": repeat, **result})

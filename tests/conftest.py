@@ -99,6 +99,7 @@ src/{pkg}/serving/loadtest.py
 src/{pkg}/serving/log.py
 src/{pkg}/serving/qa.py
 src/{pkg}/serving/retention.py
+src/{pkg}/serving/tally.py
 tests/__init__.py
 tests/conftest.py
 tests/test_business.py

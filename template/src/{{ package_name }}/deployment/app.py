@@ -23,26 +23,17 @@ from . import model as model_module
 VALUE_BUCKETS = (-1e4, -1e3, -100, -10, -1, 0, 1, 10, 100, 1e3, 1e4)
 
 
-def _prediction_metrics(served: model_module.ServedModel, registry) -> dict[str, Any]:
+def _prediction_metrics(served: model_module.ServedModel, tally) -> dict[str, Any]:
     """The tabular route's own series: rows scored, and the predicted classes or values."""
-    from prometheus_client import Counter, Histogram
-
-    metrics: dict[str, Any] = {"rows": Counter("predicted_rows", "Rows scored", registry=registry)}
+    metrics: dict[str, Any] = {"rows": tally.counter("predicted_rows", "Rows scored")}
     if served.classes is not None:
-        metrics["predictions"] = Counter(
-            "predictions", "Predicted rows by predicted class", ["label"], registry=registry
-        )
+        metrics["predictions"] = tally.counter("predictions", "Predicted rows by predicted class", "label")
     else:
-        metrics["predictions"] = Histogram(
-            "prediction_value",
-            "Distribution of the predicted values",
-            buckets=VALUE_BUCKETS,
-            registry=registry,
+        metrics["predictions"] = tally.histogram(
+            "prediction_value", "Distribution of the predicted values", buckets=VALUE_BUCKETS
         )
-        metrics["out_of_range"] = Counter(
-            "predicted_out_of_range",
-            "Rows predicted outside the target's range in training",
-            registry=registry,
+        metrics["out_of_range"] = tally.counter(
+            "predicted_out_of_range", "Rows predicted outside the target's range in training"
         )
     return metrics
 
@@ -57,9 +48,8 @@ def create_app(served: model_module.ServedModel | None = None, log: PredictionLo
     log = log if log is not None else PredictionLog(log_dir(params))
     validate = model_module.validator(served.signature)
     base = ServiceBase("Prediction service", served.source, log, params)
-    metrics = {"registry": base.registry, "errors": base.errors, **_prediction_metrics(served, base.registry)}
+    metrics = {"registry": base.registry, "errors": base.errors, **_prediction_metrics(served, base.tally)}
     rows_scored, distribution = metrics["rows"], metrics["predictions"]
-    by_label: dict[Any, Any] = {}
     classes = served.classes
     app = base.app
     app.state.served, app.state.log, app.state.metrics = served, log, metrics
@@ -73,21 +63,16 @@ def create_app(served: model_module.ServedModel | None = None, log: PredictionLo
         except model_module.RequestError as error:
             raise Refused("invalid_request", 422, str(error)) from None
         log.write(rows, predictions, traffic)
-        rows_scored.inc(len(predictions))
-        if classes is None:
-            for value in predictions:
-                distribution.observe(value)
-            flags = served.out_of_range(predictions)
-            if flags is None:
-                return {"predictions": predictions}
-            metrics["out_of_range"].inc(sum(flags))
-            return {"predictions": predictions, "out_of_range": flags, "target_range": served.target_range}
-        for label in predictions:
-            child = by_label.get(label)
-            if child is None:
-                child = by_label[label] = distribution.labels(str(label))
-            child.inc()
-        return {"predictions": predictions, "probabilities": probabilities, "classes": classes}
+        rows_scored.add(n=len(predictions))
+        if classes is not None:
+            distribution.add_each(predictions)
+            return {"predictions": predictions, "probabilities": probabilities, "classes": classes}
+        distribution.observe_each(predictions)
+        flags = served.out_of_range(predictions)
+        if flags is None:
+            return {"predictions": predictions}
+        metrics["out_of_range"].add(n=sum(flags))
+        return {"predictions": predictions, "out_of_range": flags, "target_range": served.target_range}
 
     base.post("/predict", predict, validate.schema)
     return app

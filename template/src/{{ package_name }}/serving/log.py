@@ -57,6 +57,7 @@ class PredictionLog:
         self._queued: deque[tuple[float, list, list, str | None]] = deque()  # write()s not yet written
         self._writer: threading.Thread | None = None
         self._closing = threading.Event()
+        self._second, self._stamp = -1, ""  # the last line's time to the second, as text
         import orjson  # a serving dependency: only the service writes the log
 
         self._dumps = orjson.dumps
@@ -77,7 +78,11 @@ class PredictionLog:
 
     def _lines(self, when: float, rows, predictions, traffic) -> tuple[str, bytes]:
         """The day and the log lines of one ``write``."""
-        stamp = datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        second, millis = divmod(int(when * 1000), 1000)
+        if second != self._second:  # the date and time to the second, made once a second
+            self._second = second
+            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        stamp = f"{self._stamp}.{millis:03d}Z"
         dumps, head = self._dumps, b'{"ts": "' + stamp.encode() + b'", "inputs": '
         tail = b"}\n" if traffic is None else b', "traffic": ' + dumps(traffic) + b"}\n"
         return stamp[:10], b"".join(
