@@ -4,6 +4,7 @@ project's own text, built with no download)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -49,6 +50,12 @@ src/{pkg}/chat/feedback.py
 src/{pkg}/chat/protocol.py
 src/{pkg}/chat/tools.py
 src/{pkg}/chat/qa.py
+src/{pkg}/governance/README.md
+src/{pkg}/governance/__init__.py
+src/{pkg}/governance/audit.py
+src/{pkg}/governance/lineage.py
+src/{pkg}/governance/trail.py
+tests/test_governance.py
 src/{pkg}/corpus/README.md
 src/{pkg}/monitoring/queries.py
 tests/test_query_drift.py
@@ -204,10 +211,24 @@ def test_stages_commands_and_settings_follow_the_parts(rendered):
         "answer_perplexity" if "finetuning" in parts else "mrr" if "retrieval" in parts else "rouge_l"
     )
     assert ("baseline_margin" in kpis) == ("finetuning" in parts)
-    main = (root / "src/my_ml_project/__main__.py").read_text()
-    rails = ' "guardrails",' if "guardrails" in parts else ""
-    rails += ' "tools",' if "agent" in parts else ""
-    assert f'PHASES = ("business", "corpus", "llm",{rails} "ci", "registry", "chat", "monitoring")' in main
+    main = ast.parse((root / "src/my_ml_project/__main__.py").read_text())
+    phases = next(
+        ast.literal_eval(n.value)
+        for n in main.body
+        if isinstance(n, ast.Assign) and n.targets[0].id == "PHASES"
+    )
+    optional = [p for p, part in (("guardrails", "guardrails"), ("tools", "agent")) if part in parts]
+    assert phases == (
+        "business",
+        "corpus",
+        "llm",
+        *optional,
+        "ci",
+        "registry",
+        "chat",
+        "monitoring",
+        "governance",
+    )
     # CI installs the torch build the workflow names; fine-tuning may move to a GPU runner
     ci = yaml.safe_load((root / ".github/workflows/ci.yml").read_text())
     assert ci["env"]["TORCH"] == "cpu"

@@ -39,6 +39,7 @@ ORDER = (
     "src/*/chat",
     "src/*/serving",
     "src/*/monitoring",
+    "src/*/governance",
     "src/*/cluster",
 )
 SKIPPED = {".git", ".venv", ".handbook", ".site", "node_modules", "mlruns", "models", "reports", "logs"}

@@ -231,6 +231,8 @@ class Chat:
                 for c in self.calls
             ]
         service.log.write_records([record], self.traffic)
+        if service.trail is not None:  # the answer's lineage, hash-chained (governance/)
+            service.trail.append(service.lineage(service.versions, record, self.traffic))
         service.trace_end(self.span, record)
         return protocol.usage(prompt_tokens, answer_tokens)
 
@@ -249,6 +251,7 @@ class ChatService:
         self.context = serving.get("context_tokens") or getattr(generate, "context_tokens", None)
         self.honoured = frozenset(getattr(generate, "honours", ()))
         self.metrics: Metrics | None = None
+        self.trail, self.versions, self.lineage = None, {}, None  # the audit trail (create_app)
         self.agent = None  # tools/agent.py, when the project has tools: the model <name>-agent
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -564,6 +567,11 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
             expire_traces(retention)
     rails = load_rails(root, backend.count_tokens)
     service = ChatService(params, backend, rails, costs.load(root), log)
+    from ..governance import audit, lineage, trail
+
+    days = int((params.get("audit") or {}).get("retention_days", 0))
+    service.trail = trail.Trail(audit.folder(params, root), days)
+    service.versions, service.lineage = lineage.versions(backend, params, root), lineage.record
     if importlib.util.find_spec(f"{__package__.rsplit('.', 1)[0]}.tools") is not None:
         from ..tools.agent import Agent
 

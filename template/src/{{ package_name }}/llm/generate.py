@@ -153,6 +153,7 @@ class LocalGenerator:
     def __init__(self, model_source: str, generation: dict[str, Any], adapter: str | None = None):
         self.tokenizer, self.model = load_local(model_source, adapter)
         self.generation = generation
+        self.adapter = adapter  # the adapter's folder (the audit trail digests it)
 
     @property
     def tuned(self) -> bool:
