@@ -50,6 +50,9 @@ src/{pkg}/chat/feedback.py
 src/{pkg}/chat/protocol.py
 src/{pkg}/chat/tools.py
 src/{pkg}/chat/qa.py
+src/{pkg}/chat/variants.py
+src/{pkg}/monitoring/experiment.py
+tests/test_experiment.py
 src/{pkg}/governance/README.md
 src/{pkg}/governance/__init__.py
 src/{pkg}/governance/audit.py

@@ -90,6 +90,12 @@ class Metrics:
         self.triggers = Counter(
             "guardrail_triggers", "Guardrail triggers by rule", ["rule"], registry=registry
         )
+        self.variants = Counter(
+            "chat_variant_requests",
+            "Answered requests by variant (chat/variants.py)",
+            ["variant"],
+            registry=registry,
+        )
         self.grounded = Histogram(
             "chat_grounded_share",
             "Share of an answer's words its context holds",
@@ -118,6 +124,7 @@ class Chat:
         self.grounded: float | None = None  # the first answer's, when the output rails measured it
         self.calls: list[dict[str, Any]] = []  # the tool calls the answers make (tools offered)
         self.agent: dict[str, Any] | None = None  # the agent's loop (tools/agent.py), when it answered
+        self.variant = service.experiment.champion if service.experiment is not None else None
 
     def timed(self, pieces):
         """``pieces`` as they come, noting when the model wrote the first and the last."""
@@ -220,6 +227,11 @@ class Chat:
             "dropped_chunks": self.dropped_chunks,
             "finish_reason": "content_filter" if blocked else self.finish_reason,
         }
+        if self.variant is not None:
+            record["variant"] = self.variant.name
+            if service.experiment.running:
+                record["experiment"] = service.experiment.name
+            service.metrics.variants.labels(self.variant.name).inc()
         if len(answers) > 1:
             record["answers"] = answers
         if self.agent is not None:
@@ -232,7 +244,10 @@ class Chat:
             ]
         service.log.write_records([record], self.traffic)
         if service.trail is not None:  # the answer's lineage, hash-chained (governance/)
-            service.trail.append(service.lineage(service.versions, record, self.traffic))
+            versions = service.versions
+            if self.variant is not None and self.variant.about:
+                versions = {**versions, "variant": self.variant.name, "variant_settings": self.variant.about}
+            service.trail.append(service.lineage(versions, record, self.traffic))
         service.trace_end(self.span, record)
         return protocol.usage(prompt_tokens, answer_tokens)
 
@@ -252,6 +267,7 @@ class ChatService:
         self.honoured = frozenset(getattr(generate, "honours", ()))
         self.metrics: Metrics | None = None
         self.trail, self.versions, self.lineage = None, {}, None  # the audit trail (create_app)
+        self.experiment = None  # chat/variants.py: champion and challenger (create_app)
         self.agent = None  # tools/agent.py, when the project has tools: the model <name>-agent
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -292,7 +308,11 @@ class ChatService:
         chat.span = self.trace_start(question)
         if self.agent is not None and request.model == self.agent.name:
             return self._agent(chat, self.agent.start(messages, request, question))
-        prompt, contexts = self.backend.prompt(question, chat.keep)  # retrieval and the prompt template
+        if self.experiment is not None:  # the variant of this user (chat/variants.py)
+            chat.variant = self.experiment.assign(request.key or f"request:{chat.request_id}")
+            prompt, contexts = chat.variant.prompt(question, chat.keep)
+        else:
+            prompt, contexts = self.backend.prompt(question, chat.keep)  # retrieval and the prompt template
         if self.rails is not None:
             prompt = self.rails.mark(prompt)  # the canary that an answer reading the prompt out holds
         messages = [*messages[: request.last_user], {"role": "user", "content": prompt}]
@@ -427,6 +447,8 @@ class ChatService:
             raw = iter([generate.complete(messages, asked, usage)])
         else:
             raw = generate.stream(messages, asked, usage)
+        if self.experiment is not None and chat.variant is not None:
+            raw = self.experiment.generating(chat.variant, raw)
         stop = protocol.StopAt(asked.stop)
         for piece in chat.timed(raw):
             out = stop.feed(piece)
@@ -443,6 +465,8 @@ class ChatService:
         """What a response carries beside OpenAI's fields: its sources, the rules that fired and,
         when earlier turns were left out to fit the model's context, how many."""
         extra = {**cited(contexts), "guardrails": chat.rules}
+        if chat.variant is not None and self.experiment is not None and self.experiment.running:
+            extra["variant"] = chat.variant.name
         if chat.dropped:
             extra["dropped_messages"] = chat.dropped
         return extra
@@ -572,6 +596,9 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
     days = int((params.get("audit") or {}).get("retention_days", 0))
     service.trail = trail.Trail(audit.folder(params, root), days)
     service.versions, service.lineage = lineage.versions(backend, params, root), lineage.record
+    from . import variants
+
+    service.experiment = variants.load(params, backend, root)
     if importlib.util.find_spec(f"{__package__.rsplit('.', 1)[0]}.tools") is not None:
         from ..tools.agent import Agent
 

@@ -41,6 +41,7 @@ class ChatRequest:
     n: int = 1  # answers to write (choices)
     tools: tool_calling.Offered | None = None  # the tools the model may call (tools, tool_choice)
     model: str = ""  # the model asked for (the service's, or its agent's)
+    key: str = ""  # who asks (``user``, ``safety_identifier`` or ``prompt_cache_key``): A/B groups
 
     @property
     def last_user(self) -> int:
@@ -266,7 +267,9 @@ def parse(
     )
     options = request.get("stream_options") or {}
     include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False
-    return ChatRequest(messages, asked, stream, include_usage, n, offered, model)
+    from .variants import key_of
+
+    return ChatRequest(messages, asked, stream, include_usage, n, offered, model, key_of(request))
 
 
 class StopAt:
