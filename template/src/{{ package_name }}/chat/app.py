@@ -34,6 +34,8 @@ import time
 from typing import Any
 
 from ..config import load_params, project_root
+from ..serving.log import QA_TRAFFIC
+from . import cache as cache_module
 from . import protocol
 from . import tools as tool_calling
 
@@ -90,6 +92,17 @@ class Metrics:
         self.triggers = Counter(
             "guardrail_triggers", "Guardrail triggers by rule", ["rule"], registry=registry
         )
+        self.cache = Counter(
+            "chat_cache_requests",
+            "Requests the semantic cache could answer, by result",
+            ["result"],
+            registry=registry,
+        )
+        self.cache_saved = Counter(
+            "chat_cache_saved_cost",
+            "What the answers given from the cache cost when first written",
+            registry=registry,
+        )
         self.variants = Counter(
             "chat_variant_requests",
             "Answered requests by variant (chat/variants.py)",
@@ -125,6 +138,10 @@ class Chat:
         self.calls: list[dict[str, Any]] = []  # the tool calls the answers make (tools offered)
         self.agent: dict[str, Any] | None = None  # the agent's loop (tools/agent.py), when it answered
         self.variant = service.experiment.champion if service.experiment is not None else None
+        self.cache_key: str | None = None  # set when the answer may go into the cache (chat/cache.py)
+        self.cached_from: str | None = None  # the request whose cached answer this one gave
+        self.saved = 0.0  # what that answer cost
+        self.spent = 0.0  # what this one cost
 
     def timed(self, pieces):
         """``pieces`` as they come, noting when the model wrote the first and the last."""
@@ -187,7 +204,8 @@ class Chat:
         # a blocked request generated nothing: no tokens, no cost
         counted = sum(service.backend.count_tokens(a) for a in answers if a) if not blocked else 0
         answer_tokens = generated or counted
-        spent = service.cost(prompt_tokens, answer_tokens)
+        spent = 0.0 if self.cached_from else service.cost(prompt_tokens, answer_tokens)
+        self.spent = spent
         metrics = service.metrics
         metrics.tokens.labels("input").inc(prompt_tokens)
         metrics.tokens.labels("output").inc(answer_tokens)
@@ -234,6 +252,9 @@ class Chat:
             service.metrics.variants.labels(self.variant.name).inc()
         if len(answers) > 1:
             record["answers"] = answers
+        if self.cached_from:
+            record["cached_from"], record["saved_cost"] = self.cached_from, self.saved
+            metrics.cache_saved.inc(self.saved)
         if self.agent is not None:
             record["agent"] = self.agent
         if self.calls:  # the arguments as the privacy policy lets the log hold them
@@ -268,6 +289,7 @@ class ChatService:
         self.metrics: Metrics | None = None
         self.trail, self.versions, self.lineage = None, {}, None  # the audit trail (create_app)
         self.experiment = None  # chat/variants.py: champion and challenger (create_app)
+        self.cache = None  # chat/cache.py: the semantic cache (create_app)
         self.agent = None  # tools/agent.py, when the project has tools: the model <name>-agent
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -310,6 +332,14 @@ class ChatService:
             return self._agent(chat, self.agent.start(messages, request, question))
         if self.experiment is not None:  # the variant of this user (chat/variants.py)
             chat.variant = self.experiment.assign(request.key or f"request:{chat.request_id}")
+        if self.cache is not None and chat.traffic != QA_TRAFFIC and cache_module.eligible(request):
+            key = cache_module.key_of(request, chat.variant.name if chat.variant is not None else "")
+            entry, _ = self.cache.lookup(key, question)
+            self.metrics.cache.labels("hit" if entry is not None else "miss").inc()
+            if entry is not None:
+                return self._cached(chat, question, entry)
+            chat.cache_key = key
+        if chat.variant is not None:
             prompt, contexts = chat.variant.prompt(question, chat.keep)
         else:
             prompt, contexts = self.backend.prompt(question, chat.keep)  # retrieval and the prompt template
@@ -356,6 +386,7 @@ class ChatService:
             self.prompt_tokens(messages, usages[0]),
             sum(u.get("tokens", 0) for u in usages),
         )
+        self._remember(chat, question, answers[0][0], contexts)
         answer = protocol.completion(chat.ident, self.name, answers, used, self._extra(chat, contexts))
         if request.stream:  # a call is whole or nothing: it goes out as the chunks of the answer
             from ..serving.base import Stream
@@ -461,6 +492,35 @@ class ChatService:
             yield out
         chat.finish_reason = "stop" if stop.hit else usage.get("finish", "stop")
 
+    # ------------------------------------------------------------------ the cache (chat/cache.py)
+    def _cached(self, chat: Chat, question: str, entry):
+        """The answer the cache holds for a question like this one: no retrieval, no generation."""
+        chat.cached_from, chat.saved = entry.request_id, entry.cost
+        chat.first, chat.finish_reason = time.perf_counter(), entry.finish_reason
+        used = chat.finish(
+            question, [entry.answer], entry.contexts, 0, self.backend.count_tokens(entry.answer)
+        )
+        extra = {**self._extra(chat, entry.contexts), "cached": True}
+        answer = protocol.completion(
+            chat.ident, self.name, [(entry.answer, entry.finish_reason)], used, extra
+        )
+        if chat.request.stream:
+            from ..serving.base import Stream
+
+            return Stream(protocol.chunks(answer, chat.request.include_usage), self._stream_error)
+        return answer
+
+    def _remember(self, chat: Chat, question: str, answer: str, contexts) -> None:
+        """Keep an answer the rails let out untouched, for questions like this one."""
+        if chat.cache_key is None or chat.rules or chat.calls or not answer:
+            return
+        if chat.finish_reason not in ("stop", "length"):  # not content_filter, not tool_calls
+            return
+        entry = cache_module.Entry(
+            question, answer, list(contexts), chat.spent, chat.request_id, chat.finish_reason
+        )
+        self.cache.store(chat.cache_key, entry)
+
     def _extra(self, chat: Chat, contexts) -> dict[str, Any]:
         """What a response carries beside OpenAI's fields: its sources, the rules that fired and,
         when earlier turns were left out to fit the model's context, how many."""
@@ -548,6 +608,7 @@ class ChatService:
             self.prompt_tokens(messages, usages[0]),
             sum(u.get("tokens", 0) for u in usages),
         )
+        self._remember(chat, question, answers[0], contexts)
         last = chat.request.n - 1
         yield protocol.chunk(ident, name, {}, chat.finish_reason, last, **self._extra(chat, contexts))
         if chat.request.include_usage:
@@ -599,6 +660,7 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
     from . import variants
 
     service.experiment = variants.load(params, backend, root)
+    service.cache = cache_module.load(params, root, getattr(backend.assistant, "retriever", None))
     if importlib.util.find_spec(f"{__package__.rsplit('.', 1)[0]}.tools") is not None:
         from ..tools.agent import Agent
 

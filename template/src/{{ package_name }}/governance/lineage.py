@@ -94,5 +94,6 @@ def record(shared: dict[str, Any], logged: dict[str, Any], traffic: str | None) 
         "prompt_tokens": logged.get("prompt_tokens"),
         "completion_tokens": logged.get("completion_tokens"),
         "cost": logged.get("cost"),
+        "cached_from": logged.get("cached_from"),
         "traffic": traffic,
     }

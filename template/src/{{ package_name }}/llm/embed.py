@@ -17,22 +17,11 @@ vector, for the embedder that wrote it; any other embedder starts a new cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-from .words import STOPWORDS, WORD
-
-SUFFIXES = ("ing", "ed", "es", "s")
-
-
-def stem(word: str) -> str:
-    """A light suffix strip, so "reported", "reports" and "report" meet."""
-    for suffix in SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+from . import hashing
 
 
 class HashingEmbedder:
@@ -47,24 +36,9 @@ class HashingEmbedder:
     def signature(self) -> str:
         return f"hashing-v{self.version}:{self.dimensions}"
 
-    def _terms(self, text: str) -> list[str]:
-        words = [stem(w) for w in WORD.findall(text.lower()) if w not in STOPWORDS]
-        return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
-
     def features(self, texts: list[str]):
         """Sublinear, signed, hashed term counts: one row per text (what the cache keeps)."""
-        import numpy as np
-
-        rows = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        for row, text in enumerate(texts):
-            counts: dict[int, float] = {}
-            for term in self._terms(text):
-                value = int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "big")
-                bucket, sign = value % self.dimensions, 1.0 if (value >> 63) & 1 else -1.0
-                counts[bucket] = counts.get(bucket, 0.0) + sign
-            for bucket, count in counts.items():
-                rows[row, bucket] = np.sign(count) * (1.0 + np.log(abs(count))) if count else 0.0
-        return rows
+        return hashing.features(texts, self.dimensions)
 
     def fit(self, features) -> None:
         """IDF weights of the buckets over the corpus (smoothed: a bucket no chunk uses weighs most)."""

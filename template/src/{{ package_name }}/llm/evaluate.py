@@ -30,6 +30,7 @@ from ..config import load_kpis, load_params, path, project_root
 
 RETRIEVAL = ("hit_at_k", "mrr")
 PERPLEXITY = "answer_perplexity"
+CACHE = ("cache_hit_rate", "cache_wrong_hits")  # chat/cache.py: the threshold on the held-out pairs
 AGAINST = "the base model without the adapter"
 
 
@@ -56,6 +57,7 @@ def available(params: dict[str, Any]) -> tuple[str, ...]:
         + scores.METRICS
         + ((PERPLEXITY,) if local else ())
         + judged
+        + CACHE
     )
 
 
@@ -106,6 +108,10 @@ def evaluate(params: dict[str, Any], kpis: gates.Kpis, root=None) -> tuple[dict[
         from . import judge
 
         metrics[judge.METRIC] = judge.score(results, params["judge"])
+    from ..chat.cache import held_out_check  # the cache's threshold on the same held-out questions
+
+    train = read_jsonl(path(params, "train_pairs", root))
+    metrics.update(held_out_check(params, train, pairs, app.retriever, root))
     return metrics, results, app
 
 
