@@ -52,7 +52,8 @@ src/{pkg}/chat/tools.py
 src/{pkg}/chat/qa.py
 src/{pkg}/chat/variants.py
 src/{pkg}/chat/cache.py
-tests/test_cache.py
+tests/test_cost.py
+src/{pkg}/chat/budget.py
 src/{pkg}/monitoring/experiment.py
 tests/test_experiment.py
 src/{pkg}/governance/README.md

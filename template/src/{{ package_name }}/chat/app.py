@@ -35,6 +35,7 @@ from typing import Any
 
 from ..config import load_params, project_root
 from ..serving.log import QA_TRAFFIC
+from . import budget as budget_module
 from . import cache as cache_module
 from . import protocol
 from . import tools as tool_calling
@@ -101,6 +102,11 @@ class Metrics:
         self.cache_saved = Counter(
             "chat_cache_saved_cost",
             "What the answers given from the cache cost when first written",
+            registry=registry,
+        )
+        self.budget_refusals = Counter(
+            "chat_budget_refusals",
+            "Requests refused past budget.per_day or per_key_per_day",
             registry=registry,
         )
         self.variants = Counter(
@@ -255,6 +261,9 @@ class Chat:
         if self.cached_from:
             record["cached_from"], record["saved_cost"] = self.cached_from, self.saved
             metrics.cache_saved.inc(self.saved)
+        if service.budget is not None and service.budget.active:  # chat/budget.py
+            record["key"] = budget_module.owner(self.request.key)
+            service.budget.spend(record["key"], spent)
         if self.agent is not None:
             record["agent"] = self.agent
         if self.calls:  # the arguments as the privacy policy lets the log hold them
@@ -290,6 +299,7 @@ class ChatService:
         self.trail, self.versions, self.lineage = None, {}, None  # the audit trail (create_app)
         self.experiment = None  # chat/variants.py: champion and challenger (create_app)
         self.cache = None  # chat/cache.py: the semantic cache (create_app)
+        self.budget = None  # chat/budget.py: spending limits per day and per key (create_app)
         self.agent = None  # tools/agent.py, when the project has tools: the model <name>-agent
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -339,6 +349,13 @@ class ChatService:
             if entry is not None:
                 return self._cached(chat, question, entry)
             chat.cache_key = key
+        if self.budget is not None and self.budget.active:  # a cache hit is free: only generation counts
+            why = self.budget.refusal(budget_module.owner(request.key))
+            if why is not None:
+                self.metrics.budget_refusals.inc()
+                from ..serving.base import Refused
+
+                raise Refused("budget_exceeded", 429, why)
         if chat.variant is not None:
             prompt, contexts = chat.variant.prompt(question, chat.keep)
         else:
@@ -661,6 +678,7 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
 
     service.experiment = variants.load(params, backend, root)
     service.cache = cache_module.load(params, root, getattr(backend.assistant, "retriever", None))
+    service.budget = budget_module.load(params, log.directory)
     if importlib.util.find_spec(f"{__package__.rsplit('.', 1)[0]}.tools") is not None:
         from ..tools.agent import Agent
 

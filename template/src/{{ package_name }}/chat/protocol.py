@@ -30,6 +30,7 @@ from . import tools as tool_calling
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 MAX_CHOICES = 8  # n: answers per request, each generated in full
 TYPES = {400: "invalid_request_error", 404: "invalid_request_error", 413: "invalid_request_error"}
+TYPES[429] = "insufficient_quota"  # budget.per_day or per_key_per_day spent (chat/budget.py)
 
 
 @dataclass
