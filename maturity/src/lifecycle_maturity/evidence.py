@@ -216,11 +216,19 @@ def prompt_files(repo: Repo) -> list[Hit]:
 
 
 def prompt_ci(repo: Repo) -> list[Hit]:
-    """Prompt changes tested and released like code: tests that read the prompt templates, and a
-    version promoted by alias (the A/B of a challenger against a champion)."""
+    """Prompt CI/CD with A/B testing: prompt changes tested in CI and promoted by alias, and in
+    production a challenger given a share of the traffic beside the champion, with a stated rule
+    that decides between them from the outcomes."""
     tested = repo.grep(r"prompts?\b", *CODE, tests=True)
     aliased = repo.grep(r"set_prompt_alias\(|prompts:/\S*@|challenger|champion", *CODE)
-    return tested[:1] + aliased[:1] if tested and aliased and ci_tests(repo) else []
+    split = repo.grep(  # a request given to the challenger by a draw against its share
+        r"\b(challenger|variant|treatment)\w*\s+if\s+.*<\s*[\w.]*(share|split|weight)|traffic_split\s*[=(]",
+        *CODE,
+    )
+    decided = repo.grep(r"\b(p_better|prob\w*_better|sprt|sequential_test)\s*[=(]", *CODE)
+    if not (tested and aliased and split and decided and ci_tests(repo)):
+        return []
+    return tested[:1] + aliased[:1] + split[:1] + decided[:1]
 
 
 def retrieval(repo: Repo) -> list[Hit]:
@@ -305,9 +313,11 @@ def cost_tracked(repo: Repo) -> list[Hit]:
 
 
 def cost_optimised(repo: Repo) -> list[Hit]:
-    """Cost held down: a budget enforced per request or per day, caching, or routing between models."""
+    """Cost optimised: answers reused by a (semantic) cache or requests routed to cheaper models;
+    a budget alone only caps what is spent."""
     return repo.grep(
-        r"\b(max_cost|cost_per_day|budget)\b\s*[:=]|semantic_cache|lru_cache\(.*(answer|completion)|\bRouter\(",
+        r"semantic_?cache|SemanticCache|GPTCache|lru_cache\(.*(answer|completion)|\bRouter\(|"
+        r"model_router|route_model",
         *CODE,
         *CONFIG,
     )[:2]
@@ -322,14 +332,21 @@ def request_log(repo: Repo) -> list[Hit]:
 
 
 def audit(repo: Repo) -> list[Hit]:
-    """A full audit trail: runs tied to their code and data, owners of what changes, and a
-    retention policy for what is logged."""
+    """A full audit trail: runs tied to their code and data, owners of what changes, a retention
+    policy for what is logged, and each answer's lineage in a record that shows tampering (hash
+    chained or signed)."""
     lineage = repo.grep(r"git_commit|dvc_lock|data_sha256|mlflow\.source\.git", *CODE)
     owners = [
         Hit(f, 1, "code owners") for f in repo.matching("CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS")
     ]
     retention = repo.grep(r"\bretention\w*\b", *CODE, *CONFIG)
-    return lineage[:1] + owners[:1] + retention[:1] if lineage and owners and retention else []
+    chained = repo.grep(  # each record holding the hash of the one before it
+        r"[\"']prev(ious)?_?(hash)?[\"']\s*:\s*\w|\bdef\s+\w*(line|chain)_hash\(",
+        *CODE,
+    )
+    if not (lineage and owners and retention and chained):
+        return []
+    return lineage[:1] + owners[:1] + retention[:1] + chained[:1]
 
 
 EVIDENCE = {
@@ -354,7 +371,9 @@ EVIDENCE = {
         Evidence("llm", "a language model in the project", llm),
         Evidence("prompts_hardcoded", "prompts written in the code", prompts_hardcoded),
         Evidence("prompt_files", "prompts versioned as files or in a registry", prompt_files),
-        Evidence("prompt_ci", "prompt changes tested and promoted by alias", prompt_ci),
+        Evidence(
+            "prompt_ci", "prompt changes tested, promoted by alias and A/B-tested in production", prompt_ci
+        ),
         Evidence("retrieval", "retrieval over an index", retrieval),
         Evidence("index_in_pipeline", "the index rebuilt by the pipeline", index_in_pipeline),
         Evidence("retrieval_gated", "retrieval gated and refreshed on a schedule", retrieval_gated),
@@ -365,7 +384,9 @@ EVIDENCE = {
             "llm_evaluation_gated", "LLM evaluation gated and continued in production", llm_evaluation_gated
         ),
         Evidence("cost_tracked", "cost tracked per request", cost_tracked),
-        Evidence("cost_optimised", "cost held down by a budget, a cache or routing", cost_optimised),
+        Evidence(
+            "cost_optimised", "cost optimised by a cache of answers or routing between models", cost_optimised
+        ),
         Evidence("request_log", "requests logged or traced", request_log),
         Evidence("audit", "a full audit trail", audit),
     )

@@ -87,8 +87,9 @@ NEXT = {
         "prompts/, make repro",
     ),
     "prompt_ci": (
-        "tests of the prompt templates in CI and versions promoted by alias",
-        "tests/test_prompts.py",
+        "tests of the prompt templates in CI, versions promoted by alias, and an A/B of a challenger "
+        "in production with a stated rule that decides",
+        "tests/test_prompts.py, experiment in params.yaml, make experiment",
     ),
     "index_in_pipeline": ("build the index in a pipeline stage", "dvc.yaml's index stage"),
     "retrieval_gated": (
@@ -107,13 +108,14 @@ NEXT = {
     ),
     "cost_tracked": ("count tokens per request and price them", "business/prices.yaml, chat/costs.py"),
     "cost_optimised": (
-        "a cost budget per request or per day that is enforced",
-        "agent.max_cost, monitoring.cost_per_day",
+        "a semantic cache of answers (or routing to cheaper models), its threshold gated",
+        "cache in params.yaml, chat/cache.py",
     ),
     "request_log": ("log every request (or trace it)", "the service's request log, serving.trace_sample"),
     "audit": (
-        "runs tagged with their commit and data, CODEOWNERS, a retention policy",
-        "tracking.lineage_tags",
+        "runs tagged with their commit and data, CODEOWNERS, a retention policy, and each answer's "
+        "lineage in a hash-chained audit trail",
+        "tracking.lineage_tags, governance/ (make audit)",
     ),
 }
 

@@ -156,7 +156,23 @@ class Repo:
         return found
 
 
+def _without_this_tool(names: list[str]) -> list[str]:
+    """The files less a copy of this tool vendored in the repository (a folder holding its
+    evidence.py, levels.py and repo.py): its rules' patterns would otherwise match themselves."""
+    present = set(names)
+    own = {
+        n.rsplit("/", 1)[0]
+        for n in names
+        if n.endswith("/evidence.py") and {f"{n[:-11]}levels.py", f"{n[:-11]}repo.py"} <= present
+    }
+    return [n for n in names if ("/" in n and n.rsplit("/", 1)[0] in own) is False]
+
+
 def _listed(root: Path) -> list[str]:
+    return _without_this_tool(_all_listed(root))
+
+
+def _all_listed(root: Path) -> list[str]:
     try:
         done = subprocess.run(
             ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
