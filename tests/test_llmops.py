@@ -59,6 +59,8 @@ tests/test_experiment.py
 src/{pkg}/governance/README.md
 src/{pkg}/governance/__init__.py
 src/{pkg}/governance/audit.py
+src/{pkg}/governance/card.py
+business/compliance.yaml
 src/{pkg}/governance/lineage.py
 src/{pkg}/governance/trail.py
 tests/test_governance.py
