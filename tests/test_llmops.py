@@ -52,6 +52,7 @@ src/{pkg}/chat/tools.py
 src/{pkg}/chat/qa.py
 src/{pkg}/chat/variants.py
 src/{pkg}/chat/cache.py
+src/{pkg}/chat/telemetry.py
 tests/test_cost.py
 src/{pkg}/chat/budget.py
 src/{pkg}/monitoring/experiment.py

@@ -37,7 +37,7 @@ from ..config import load_params, project_root
 from ..serving.log import QA_TRAFFIC
 from . import budget as budget_module
 from . import cache as cache_module
-from . import protocol
+from . import protocol, telemetry
 from . import tools as tool_calling
 
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -278,7 +278,7 @@ class Chat:
             if self.variant is not None and self.variant.about:
                 versions = {**versions, "variant": self.variant.name, "variant_settings": self.variant.about}
             service.trail.append(service.lineage(versions, record, self.traffic))
-        service.trace_end(self.span, record)
+        service.trace_end(self.span, record, self)
         return protocol.usage(prompt_tokens, answer_tokens)
 
 
@@ -316,10 +316,11 @@ class ChatService:
 
         return mlflow.start_span_no_context("chat", span_type="CHAT_MODEL", inputs={"question": question})
 
-    @staticmethod
-    def trace_end(span, record: dict[str, Any]) -> None:
+    def trace_end(self, span, record: dict[str, Any], chat=None) -> None:
         if span is not None:
             span.set_attributes({k: v for k, v in record.items() if k not in ("question", "answer")})
+            if chat is not None:  # OpenTelemetry's GenAI conventions (chat/telemetry.py)
+                telemetry.set_plain(span, telemetry.genai_attributes(self, chat, record))
             span.set_outputs({"answer": record["answer"], "sources": record["sources"]})
             span.end()
 
@@ -668,6 +669,7 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
         if float((params.get("serving") or {}).get("trace_sample", 0.0)) > 0:
             expire_traces(retention)
     rails = load_rails(root, backend.count_tokens)
+    telemetry.configure(params)  # before the first span: OTLP export beside MLflow's store
     service = ChatService(params, backend, rails, costs.load(root), log)
     from ..governance import audit, lineage, trail
 
