@@ -56,6 +56,8 @@ src/{pkg}/chat/telemetry.py
 tests/test_cost.py
 src/{pkg}/chat/budget.py
 src/{pkg}/monitoring/experiment.py
+src/{pkg}/monitoring/online.py
+tests/test_online_eval.py
 tests/test_experiment.py
 src/{pkg}/governance/README.md
 src/{pkg}/governance/__init__.py

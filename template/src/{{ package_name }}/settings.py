@@ -42,6 +42,8 @@ def _models():
         tool_error_rate: dict[str, Any] | None = None  # the agent (tools/agent.py)
         steps_per_request: dict[str, Any] | None = None
         approval_wait_s: dict[str, Any] | None = None
+        online_faithfulness: dict[str, Any] | None = None  # monitoring/online.py: a sample of the answers
+        online_relevance: dict[str, Any] | None = None
 
     class Fairness(BaseModel):
         model_config = strict

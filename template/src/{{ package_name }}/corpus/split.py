@@ -2,7 +2,8 @@
 
 A pair goes to evaluation when a stable hash of its instruction (and ``split.seed``) falls below
 ``split.eval_fraction``: the same pair always lands on the same side, and adding pairs never moves
-old ones. Writes ``paths.train_pairs`` and ``paths.eval_pairs``.
+old ones; a pair marked ``"held_out": true`` (a production case a person accepted: ``make
+online-eval``) always goes to evaluation. Writes ``paths.train_pairs`` and ``paths.eval_pairs``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params()
     settings = params["split"]
     pairs = read_jsonl(path(params, "pairs"))
-    evaluation = [p for p in pairs if held_out(p["instruction"], settings["seed"], settings["eval_fraction"])]
-    train = [p for p in pairs if not held_out(p["instruction"], settings["seed"], settings["eval_fraction"])]
+    kept = [
+        p.get("held_out") is True or held_out(p["instruction"], settings["seed"], settings["eval_fraction"])
+        for p in pairs
+    ]
+    evaluation = [p for p, out in zip(pairs, kept, strict=True) if out]
+    train = [p for p, out in zip(pairs, kept, strict=True) if not out]
     if not pairs:
         write_jsonl(path(params, "train_pairs"), [])
         write_jsonl(path(params, "eval_pairs"), [])
