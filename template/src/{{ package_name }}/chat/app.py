@@ -292,6 +292,7 @@ class ChatService:
         serving = params.get("serving") or {}
         self.cap = int(serving.get("max_tokens") or params["generation"]["max_new_tokens"])
         self.trace_sample = float(serving.get("trace_sample", 0.0))
+        self._tracing = False  # the tracking store and experiment set for traces (trace_start)
         generate = backend.generate
         self.context = serving.get("context_tokens") or getattr(generate, "context_tokens", None)
         self.honoured = frozenset(getattr(generate, "honours", ()))
@@ -314,6 +315,12 @@ class ChatService:
             return None
         import mlflow
 
+        if not self._tracing:  # the traces beside the project's runs, whatever the process set before
+            from ..registry import tracking
+
+            tracking.connect(self.params["tracking"])
+            mlflow.set_experiment(self.params["tracking"]["experiment"])
+            self._tracing = True
         return mlflow.start_span_no_context("chat", span_type="CHAT_MODEL", inputs={"question": question})
 
     def trace_end(self, span, record: dict[str, Any], chat=None) -> None:

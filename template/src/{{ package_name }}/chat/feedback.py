@@ -26,6 +26,14 @@ def folder(requests: Path) -> Path:
     return Path(requests).parent / "feedback"
 
 
+def read(requests: Path, days: int | None = None) -> list[dict[str, Any]]:
+    """The feedback on the requests logged in ``requests`` (of the last ``days``; none yet: [])."""
+    from ..serving.log import read_records
+
+    opinions = folder(requests)
+    return read_records(opinions, days)[0] if opinions.is_dir() else []
+
+
 def parse(body: bytes) -> dict[str, Any]:
     data = json_object(body)
     unknown = sorted(set(data) - {"request_id", "verdict", "comment"})

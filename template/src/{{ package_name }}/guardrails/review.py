@@ -67,13 +67,13 @@ def candidates(records: list[dict[str, Any]], feedback: list[dict[str, Any]]) ->
 
 def collect(root: Path, params: dict[str, Any]) -> tuple[int, int]:
     """Add the new candidates of the request log to the review file: (added, waiting)."""
-    from ..chat.feedback import folder
+    from ..chat import feedback as opinions
     from ..serving.log import log_dir, read_records
 
     requests = log_dir(params)
     requests = requests if requests.is_absolute() else root / requests
     records = read_records(requests)[0] if requests.is_dir() else []
-    feedback = read_records(folder(requests))[0] if folder(requests).is_dir() else []
+    feedback = opinions.read(requests)
     file = root / REVIEW
     waiting = _lines(file)
     known = {row["request_id"] for row in waiting}

@@ -41,10 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import reports
+from ..chat.variants import CHALLENGER, CHAMPION
 from ..config import load_params, path, project_root
 from ..errors import GateError
-
-CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 def p_better(champion: tuple[int, int], challenger: tuple[int, int]) -> float:
@@ -159,7 +158,7 @@ def apply(params: dict[str, Any], root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..chat.feedback import folder as feedback_folder
+    from ..chat import feedback as opinions
     from ..cli import parser
     from ..serving.log import log_dir, read_records
 
@@ -175,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     location = log_dir(params)
     location = location if location.is_absolute() else root / location
     records = read_records(location, args.days)[0] if location.is_dir() else []
-    opinions = feedback_folder(location)
-    feedback = read_records(opinions, args.days)[0] if opinions.is_dir() else []
+    feedback = opinions.read(location, args.days)
     if not name or not any(r.get("experiment") == name for r in records):
         raise GateError(
             f"no request of experiment {name!r} in {location}: set experiment.name, share and challenger "

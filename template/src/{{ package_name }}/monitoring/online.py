@@ -161,7 +161,7 @@ def log_to_mlflow(params: dict[str, Any], measures: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..chat.feedback import folder
+    from ..chat import feedback as opinions
     from ..cli import parser
     from ..serving.log import log_dir, read_records
 
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     location = log_dir(params)
     location = location if location.is_absolute() else root / location
     records = read_records(location, args.days)[0] if location.is_dir() else []
-    feedback = read_records(folder(location), args.days)[0] if folder(location).is_dir() else []
+    feedback = opinions.read(location, args.days)
     measures, scored = score(records, feedback, settings)
     if not scored:
         raise GateError(

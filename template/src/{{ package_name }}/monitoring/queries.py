@@ -143,10 +143,9 @@ def run(params: dict[str, Any], kpis: gates.Kpis, source: str | None = None, day
     reference = [
         p["instruction"] for key in ("train_pairs", "eval_pairs") for p in read_jsonl(path(params, key, root))
     ] or [q["instruction"] for q in from_headings(read_jsonl(path(params, "documents", root)))]
-    from ..chat.feedback import folder
+    from ..chat import feedback as opinions
 
-    opinions = folder(location)
-    feedback = read_records(opinions, days)[0] if opinions.is_dir() else []
+    feedback = opinions.read(location, days)
     measured = measure(records, reference, closeness(params, root), feedback)
     limits = kpis.monitoring
     checks = [gates.check(n, measured[n], b) for n, b in limits.items() if n in MEASURES]
