@@ -52,6 +52,7 @@ src/{pkg}/chat/tools.py
 src/{pkg}/chat/qa.py
 src/{pkg}/chat/variants.py
 src/{pkg}/chat/cache.py
+src/{pkg}/chat/routing.py
 src/{pkg}/chat/telemetry.py
 tests/test_cost.py
 src/{pkg}/chat/budget.py
@@ -106,7 +107,12 @@ tests/test_prompts.py
 RETRIEVAL_FILES = """
 src/{pkg}/llm/embed.py
 src/{pkg}/llm/index.py
+src/{pkg}/llm/keywords.py
+src/{pkg}/llm/sweep.py
 tests/test_retrieval.py
+tests/test_routing.py
+tests/test_rag_sweep.py
+.github/workflows/rag-sweep.yml
 """.split()
 FINETUNING_FILES = """
 src/{pkg}/llm/finetune.py

@@ -163,20 +163,22 @@ def test_partial_projects_score_lower_and_the_drop_fails_against_the_base(tmp_pa
 @pytest.mark.parametrize(
     ("removed", "dimension"),
     [
-        (["chat/variants.py", "monitoring/experiment.py"], "prompt_management"),  # A/B in production
-        (["chat/cache.py"], "cost_management"),  # the semantic cache
-        (["governance/trail.py"], "governance"),  # the hash-chained audit trail
+        (["{pkg}/chat/variants.py", "{pkg}/monitoring/experiment.py"], "prompt_management"),  # A/B
+        (["{pkg}/chat/cache.py", "{pkg}/chat/routing.py"], "cost_management"),  # cache and routing
+        ([".github/workflows/rag-sweep.yml"], "rag_pipeline"),  # the scheduled retrieval sweep
+        (["{pkg}/governance/trail.py"], "governance"),  # the hash-chained audit trail
     ],
-    ids=["ab", "cache", "audit"],
+    ids=["ab", "cost", "rag", "audit"],
 )
 def test_each_level_two_capability_removed_costs_its_dimension(tmp_path, removed, dimension):
-    """LLMOps level 2 as the framework defines it (4.4.2): prompt CI/CD with A/B, cost optimised
-    by caching or routing, a full audit trail; without the module that does it, level 1."""
+    """LLMOps level 2 as the framework defines it (4.4.2): prompt CI/CD with A/B, continuous RAG
+    optimisation, cost optimised by caching or routing, a full audit trail; without what does it,
+    level 1."""
     root = render(tmp_path / "project", profile="llmops")
     (root / "dvc.lock").write_text(LOCK)
     assert report(committed(root))["llmops"]["dimensions"][dimension]["level"] == 2
     for name in removed:
-        (root / "src/my_ml_project" / name).unlink()
+        (root / name.format(pkg="src/my_ml_project")).unlink()
     found = report(committed(root, "without it"))["llmops"]["dimensions"][dimension]
     assert found["level"] == 1 and found["next"], found
 

@@ -27,8 +27,9 @@ from .conftest import REPO_ROOT, make_setup, render, run, write_codeowners
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = ("ci.yml", "deploy.yml", "monitor.yml", "retrain.yml", "template-update.yml")
-# An llmops project deploys the chat service without an image (QA in test, approval, promote).
-LLM_WORKFLOWS = WORKFLOWS
+# An llmops project deploys the chat service without an image (QA in test, approval, promote); with
+# retrieval (both llmops combinations below) it sweeps its retrieval settings weekly.
+LLM_WORKFLOWS = (*WORKFLOWS, "rag-sweep.yml")
 CI_JOB_NAMES = ["Lint and tests", "Maturity", "Data checks", "Pipeline and quality gate"]
 TEAMS = {
     "team_business": "@acme/analysts",
@@ -238,7 +239,7 @@ def test_least_privilege_and_no_persisted_credentials(rendered):
             ("template-update.yml", "update", "pull-requests"),
         }
         | (
-            set()
+            {("rag-sweep.yml", "sweep", "contents"), ("rag-sweep.yml", "sweep", "pull-requests")}
             if llm(answers)
             else {
                 ("deploy.yml", "build", "packages"),
@@ -275,6 +276,7 @@ def test_cloud_remotes_log_in_through_oidc_before_pulling(rendered):
     pulling = jobs_that_pull(root)
     assert pulling == [("ci.yml", "data"), ("ci.yml", "pipeline"), ("deploy.yml", "build")] + [
         ("monitor.yml", "drift"),
+        *([("rag-sweep.yml", "sweep")] if llm(answers) else []),
         ("retrain.yml", "retrain"),
     ]
     login = {"aws": "aws-actions/configure-aws-credentials", "gcp": "google-github-actions/auth"}

@@ -252,10 +252,12 @@ def index_in_pipeline(repo: Repo) -> list[Hit]:
 
 
 def retrieval_gated(repo: Repo) -> list[Hit]:
-    """Retrieval measured and held to a bound (hit rate, MRR, recall) and refreshed on a schedule."""
+    """Retrieval measured and held to a bound (hit rate, MRR, recall), refreshed on a schedule,
+    and optimised continuously: its settings (chunking, top-k, embedders) swept on a schedule."""
     bound = repo.grep(r"\b(hit_at_k|hit_rate|mrr|recall_at_\w+|ndcg\w*)\s*:\s*\{?\s*(min|max)", *CONFIG)
     refreshed = _steps(repo, f"{RUNS_PIPELINE}|drift", {"schedule"})
-    return bound[:1] + refreshed[:1] if bound and refreshed else []
+    swept = _steps(repo, r"\b(rag-sweep|sweep|optuna)\b", {"schedule"})
+    return bound[:1] + refreshed[:1] + swept[:1] if bound and refreshed and swept else []
 
 
 def guardrails(repo: Repo) -> list[Hit]:

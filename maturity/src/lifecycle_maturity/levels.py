@@ -93,8 +93,8 @@ NEXT = {
     ),
     "index_in_pipeline": ("build the index in a pipeline stage", "dvc.yaml's index stage"),
     "retrieval_gated": (
-        "bound hit@k/MRR in the gate and refresh on a schedule",
-        "business/kpis.yaml, monitor.yml",
+        "bound hit@k/MRR in the gate, refresh on a schedule and sweep the retrieval settings",
+        "business/kpis.yaml, monitor.yml, rag-sweep.yml (make rag-sweep)",
     ),
     "guardrails": ("input and output rails as code (injection, personal data)", "guardrails/policy.yaml"),
     "guardrails_gated": (

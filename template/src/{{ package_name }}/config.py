@@ -9,6 +9,7 @@ unless ``PROJECT_ROOT`` is set.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,18 @@ def load_kpis(root: Path | None = None):
     root = root or project_root()
     raw = _read_yaml(root / KPIS_FILE)
     return validate("kpis", merged(raw, kpis_overrides(root)))
+
+
+def set_value(text: str, block: str, key: str, value: str) -> str:
+    """``text`` (a YAML file's) with ``key``'s value inside the top-level ``block:`` replaced by
+    ``value``, its comment and every other line kept: how commands write a change for review."""
+    from .errors import GateError
+
+    pattern = re.compile(rf"(^{block}:.*?\n(?:[ #].*\n|\n)*?[ ]+{key}:[ ]*)([^#\n]*?)([ ]*(#.*)?)$", re.M)
+    changed, count = pattern.subn(lambda m: m.group(1) + value + m.group(3), text, count=1)
+    if not count:
+        raise GateError(f"{PARAMS_FILE}: no {block}.{key} to change; set it by hand")
+    return changed
 
 
 def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -295,16 +295,18 @@ def failure_line(item: dict[str, Any], source: str = "business/kpis.yaml") -> st
         return f"{item['metric']} is not computed, and {source} gates it: {item['reason']}"
     if "tolerance" in item:
         name = item["metric"].removesuffix(NOT_WORSE)
+        setting = item.get("setting", f"non_inferiority.{name}")
         return (
             f"{name}: {item['value']} is worse than {item['against']} ({item['baseline']}) by more than "
-            f"{source} allows (non_inferiority.{name}: {item['tolerance']})"
+            f"{source} allows ({setting}: {item['tolerance']})"
         )
     if "baseline" in item:
         return (
             f"{item['metric']}: {item['value']} does not beat {item.get('against', 'the baseline')} ({item['baseline']}) "
             f"by the margin {source} asks ({item['limit']})"
         )
-    return f"{item['metric']} = {item['value']} but {source} requires {item['limit']}"
+    advice = f": {item['advice']}" if item.get("advice") else ""
+    return f"{item['metric']} = {item['value']} but {source} requires {item['limit']}{advice}"
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,15 @@ class Evidence:
     seed: int = 0
     min_test_rows: int = 30
     min_class_rows: int = 5
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Model routing's gate (llmops, ``chat/routing.py``): each cheaper route's answers no worse
+    than the main model's on the held-out questions it takes, on at least ``min_questions``."""
+
+    min_questions: int = 5
+    non_inferiority: dict[str, float] = field(default_factory=dict)
 
 
 MIN_GROUP_ROWS = 20  # fairness: groups smaller than this are reported, not compared
@@ -347,6 +358,7 @@ class Kpis:
     agent: dict[str, Bound] = field(default_factory=dict)  # the agent stage (tools/scenarios.py)
     evidence: Evidence = Evidence()
     fairness: Fairness | None = None
+    routing: Routing = Routing()
 
     def higher_is_better(self, metric: str) -> bool:
         """A metric's direction: its threshold's, else lower is better only for known error metrics."""
@@ -407,6 +419,13 @@ def parse(raw: dict[str, Any]) -> Kpis:
         guardrail_families=families,
         agent=bounds(raw.get("agent"), f"{KPIS}: agent"),
         evidence=Evidence(**(raw.get("evidence") or {})),
+        routing=Routing(
+            min_questions=int((raw.get("routing") or {}).get("min_questions", 5)),
+            non_inferiority={
+                str(name): _tolerance(value, f"{KPIS}: routing.non_inferiority.{name}")
+                for name, value in ((raw.get("routing") or {}).get("non_inferiority") or {}).items()
+            },
+        ),
         fairness=Fairness(
             sensitive_feature=str(fairness["sensitive_feature"]),
             max_difference={
@@ -426,6 +445,7 @@ def check_metric_names(kpis: Kpis, available: tuple[str, ...] | list[str]) -> No
     """Every metric ``business/kpis.yaml`` names is one this model computes."""
     named = [(f"thresholds.{name}", name) for name in kpis.thresholds]
     named += [(f"non_inferiority.{name}", name) for name in kpis.non_inferiority]
+    named += [(f"routing.non_inferiority.{name}", name) for name in kpis.routing.non_inferiority]
     if kpis.primary_metric is not None:
         named.insert(0, ("primary_metric", kpis.primary_metric))
     else:

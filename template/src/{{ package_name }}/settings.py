@@ -59,6 +59,11 @@ def _models():
         min_test_rows: int = Field(30, ge=1)
         min_class_rows: int = Field(5, ge=1)
 
+    class Routing(BaseModel):  # llmops (chat/routing.py): the evidence a cheaper route's gate needs
+        model_config = strict
+        min_questions: int = Field(5, ge=1)
+        non_inferiority: dict[str, Any] = {}  # metric: tolerance (gates.py checks the values)
+
     class Kpis(BaseModel):
         model_config = strict
         objective: str | None = None
@@ -75,6 +80,7 @@ def _models():
         guardrails: dict[str, Any] = {}
         agent: dict[str, Any] = {}  # the agent stage's bounds (tools/scenarios.py)
         evidence: Evidence | None = None
+        routing: Routing | None = None
 
     from .params import params_model
 

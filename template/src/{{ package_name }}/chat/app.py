@@ -37,7 +37,7 @@ from ..config import load_params, project_root
 from ..serving.log import QA_TRAFFIC
 from . import budget as budget_module
 from . import cache as cache_module
-from . import protocol, telemetry
+from . import protocol, routing, telemetry
 from . import tools as tool_calling
 
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -99,9 +99,16 @@ class Metrics:
             ["result"],
             registry=registry,
         )
-        self.cache_saved = Counter(
-            "chat_cache_saved_cost",
-            "What the answers given from the cache cost when first written",
+        self.saved = Counter(
+            "chat_saved_cost",
+            "What generation the service did not do would have cost: by the cache, by routing",
+            ["by"],
+            registry=registry,
+        )
+        self.routes = Counter(
+            "chat_route_requests",
+            "Requests that reached generation, by the route that answered (chat/routing.py)",
+            ["route"],
             registry=registry,
         )
         self.budget_refusals = Counter(
@@ -146,7 +153,8 @@ class Chat:
         self.variant = service.experiment.champion if service.experiment is not None else None
         self.cache_key: str | None = None  # set when the answer may go into the cache (chat/cache.py)
         self.cached_from: str | None = None  # the request whose cached answer this one gave
-        self.saved = 0.0  # what that answer cost
+        self.saved = 0.0  # what that answer cost, or what the main model would have cost (routing)
+        self.route: str | None = None  # chat/routing.py: the route that answered, when routing is on
         self.spent = 0.0  # what this one cost
 
     def timed(self, pieces):
@@ -210,7 +218,8 @@ class Chat:
         # a blocked request generated nothing: no tokens, no cost
         counted = sum(service.backend.count_tokens(a) for a in answers if a) if not blocked else 0
         answer_tokens = generated or counted
-        spent = 0.0 if self.cached_from else service.cost(prompt_tokens, answer_tokens)
+        free = self.cached_from or self.route == routing.EXTRACTIVE  # no generation, no cost
+        spent = 0.0 if free else service.cost(prompt_tokens, answer_tokens)
         self.spent = spent
         metrics = service.metrics
         metrics.tokens.labels("input").inc(prompt_tokens)
@@ -260,7 +269,13 @@ class Chat:
             record["answers"] = answers
         if self.cached_from:
             record["cached_from"], record["saved_cost"] = self.cached_from, self.saved
-            metrics.cache_saved.inc(self.saved)
+            metrics.saved.labels("cache").inc(self.saved)
+        elif self.route is not None:
+            record["route"] = self.route
+            metrics.routes.labels(self.route).inc()
+            if self.saved:
+                record["saved_cost"] = self.saved
+                metrics.saved.labels("route").inc(self.saved)
         if service.budget is not None and service.budget.active:  # chat/budget.py
             record["key"] = budget_module.owner(self.request.key)
             service.budget.spend(record["key"], spent)
@@ -301,6 +316,7 @@ class ChatService:
         self.experiment = None  # chat/variants.py: champion and challenger (create_app)
         self.cache = None  # chat/cache.py: the semantic cache (create_app)
         self.budget = None  # chat/budget.py: spending limits per day and per key (create_app)
+        self.router = None  # chat/routing.py: easy questions answered from the documents (create_app)
         self.agent = None  # tools/agent.py, when the project has tools: the model <name>-agent
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -368,6 +384,10 @@ class ChatService:
             prompt, contexts = chat.variant.prompt(question, chat.keep)
         else:
             prompt, contexts = self.backend.prompt(question, chat.keep)  # retrieval and the prompt template
+        if self.router is not None and chat.traffic != QA_TRAFFIC:  # QA measures the model
+            chat.route = self.router.route(question, contexts, request)
+            if chat.route == routing.EXTRACTIVE:
+                return self._extractive(chat, question, prompt, contexts)
         if self.rails is not None:
             prompt = self.rails.mark(prompt)  # the canary that an answer reading the prompt out holds
         messages = [*messages[: request.last_user], {"role": "user", "content": prompt}]
@@ -535,6 +555,29 @@ class ChatService:
             return Stream(protocol.chunks(answer, chat.request.include_usage), self._stream_error)
         return answer
 
+    # ------------------------------------------------------------------ routing (chat/routing.py)
+    def _extractive(self, chat: Chat, question: str, prompt: str, contexts):
+        """An easy question answered from its best chunk: no generation, the output rails still on;
+        what it saved is what the main model would have cost for the prompt and an answer as long."""
+        answer = routing.extract(question, contexts)
+        if self.rails is not None:
+            screened = self.rails.check_output(answer, "\n\n".join(c["text"] for c in contexts))
+            chat.count(screened.triggers)
+            if screened.text == answer:
+                chat.grounded = screened.grounded
+            answer = screened.text
+        chat.first = time.perf_counter()
+        tokens = self.backend.count_tokens(answer) if answer else 0
+        chat.saved = self.cost(self.backend.count_tokens(prompt), tokens)
+        used = chat.finish(question, [answer], contexts, 0, tokens)  # not cached: it costs nothing
+        extra = self._extra(chat, contexts)
+        completion = protocol.completion(chat.ident, self.name, [(answer, "stop")], used, extra)
+        if chat.request.stream:
+            from ..serving.base import Stream
+
+            return Stream(protocol.chunks(completion, chat.request.include_usage), self._stream_error)
+        return completion
+
     def _remember(self, chat: Chat, question: str, answer: str, contexts) -> None:
         """Keep an answer the rails let out untouched, for questions like this one."""
         if chat.cache_key is None or chat.rules or chat.calls or not answer:
@@ -552,6 +595,8 @@ class ChatService:
         extra = {**cited(contexts), "guardrails": chat.rules}
         if chat.variant is not None and self.experiment is not None and self.experiment.running:
             extra["variant"] = chat.variant.name
+        if chat.route is not None:
+            extra["route"] = chat.route
         if chat.dropped:
             extra["dropped_messages"] = chat.dropped
         return extra
@@ -688,6 +733,7 @@ def create_app(params: dict[str, Any] | None = None, backend=None, log=None, roo
     service.experiment = variants.load(params, backend, root)
     service.cache = cache_module.load(params, root, getattr(backend.assistant, "retriever", None))
     service.budget = budget_module.load(params, log.directory)
+    service.router = routing.load(params)
     if importlib.util.find_spec(f"{__package__.rsplit('.', 1)[0]}.tools") is not None:
         from ..tools.agent import Agent
 

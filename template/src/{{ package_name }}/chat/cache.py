@@ -10,7 +10,7 @@ answer), and not QA or load-test traffic (``X-Traffic: qa``: it measures the mod
 
 A hit is logged with ``cached_from`` (the request whose answer it gave) and ``saved_cost`` (what
 that answer cost), counted in ``chat_cache_requests_total{result}`` and
-``chat_cache_saved_cost_total``. ``held_out_check`` measures a threshold on the held-out pairs
+``chat_saved_cost_total{by="cache"}``. ``held_out_check`` measures a threshold on the held-out pairs
 (the ``evaluate`` stage): the training pairs' answers as the cache, each held-out question looked
 up; ``cache_wrong_hits`` is the share answered from the cache with an answer unlike its reference
 (ROUGE-L below 0.5), gated in ``business/kpis.yaml``: a threshold set too loose fails the gate.

@@ -95,5 +95,7 @@ def record(shared: dict[str, Any], logged: dict[str, Any], traffic: str | None) 
         "completion_tokens": logged.get("completion_tokens"),
         "cost": logged.get("cost"),
         "cached_from": logged.get("cached_from"),
+        "route": logged.get("route"),  # chat/routing.py: main, or extractive (no model)
+        "saved_cost": logged.get("saved_cost"),
         "traffic": traffic,
     }

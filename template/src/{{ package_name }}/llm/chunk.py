@@ -35,10 +35,19 @@ def windows(count: int, size: int, overlap: int) -> list[tuple[int, int]]:
 
 
 def spans(text: str, tokenizer, size: int, overlap: int) -> list[tuple[int, int]]:
-    """The ``[start, end)`` character spans of ``text`` that its token windows cover. A window whose
-    last token holds only the first bytes of a character (byte-level tokenizers split "–" in two)
-    ends before that character: it would take the next token along and be one token too long."""
-    offsets = [span for span in tokenizer.encode(text, add_special_tokens=False).offsets if span[1] > span[0]]
+    """The ``[start, end)`` character spans of ``text`` that its token windows cover."""
+    return cut(offsets_of(text, tokenizer), size, overlap)
+
+
+def offsets_of(text: str, tokenizer) -> list[tuple[int, int]]:
+    """The character span of each of ``text``'s tokens (empty ones left out)."""
+    return [span for span in tokenizer.encode(text, add_special_tokens=False).offsets if span[1] > span[0]]
+
+
+def cut(offsets: list[tuple[int, int]], size: int, overlap: int) -> list[tuple[int, int]]:
+    """The character spans of the token windows over tokens at ``offsets``. A window whose last
+    token holds only the first bytes of a character (byte-level tokenizers split "–" in two) ends
+    before that character: it would take the next token along and be one token too long."""
     cuts = []
     for a, b in windows(len(offsets), size, overlap):
         end = offsets[b - 1][1]

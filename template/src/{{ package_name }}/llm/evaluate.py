@@ -11,6 +11,8 @@ On the held-out pairs (``paths.eval_pairs``), with the instruction as the questi
   exp of the mean negative log-likelihood per token (lower is better): what fine-tuning moves first;
 - ``judge_correct`` when ``judge.enabled``: the share of answers an LLM judge finds correct
   (``judge.py``);
+- with routing on (``chat/routing.py``), the held-out questions routed as the service routes
+  them: each cheaper route's answers no worse than the main model's on the questions it takes;
 - with fine-tuning, the same scores of the base model (the adapter switched off) as the
   ``baseline``: the primary metric must beat it by ``baseline_margin``.
 
@@ -112,6 +114,15 @@ def evaluate(params: dict[str, Any], kpis: gates.Kpis, root=None) -> tuple[dict[
 
     train = read_jsonl(path(params, "train_pairs", root))
     metrics.update(held_out_check(params, train, pairs, app.retriever, root))
+    from ..chat import routing  # the router's routes on the same held-out questions
+
+    router = routing.load(params)
+    if router is not None:
+        routed_metrics, routed = routing.held_out_check(router, results, references)
+        metrics.update(routed_metrics)
+        for name, (indexes, answers) in routed.items():
+            for index, answer in zip(indexes, answers, strict=True):
+                results[index].update(route=name, route_answer=answer)
     return metrics, results, app
 
 
@@ -257,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             f"headings; skipped {', '.join(skipped)} (no held-out pairs): {HOW_TO_ADD}"
         )
         kpis = kpis.without(list(skipped), "mrr")
-    gate = {**gates.gate(metrics, kpis, AGAINST), **({"skipped": skipped} if skipped else {})}
+    from ..chat import routing
+
+    routes = routing.gate_checks(metrics, kpis) if routing.load(params) is not None and results else []
+    gate = {**gates.gate(metrics, kpis, AGAINST, more=routes), **({"skipped": skipped} if skipped else {})}
     reports.write_json(path(params, "metrics"), metrics)
     reports.publish(path(params, "gate"), gate)
     write_jsonl(

@@ -8,6 +8,7 @@
 - ``qdrant``: a Qdrant collection, in local files under ``paths.index`` (``qdrant-client``'s local
   mode) or, with ``retrieval.url`` set, on a Qdrant server: the same client API, for scale.
 
+With ``retrieval.hybrid``, keyword (BM25) and vector rankings are fused (``keywords.py``).
 Only chunks whose text changed are embedded again (``embed.py``'s cache); the command says how
 many. With guardrails (``guardrails/policy.yaml``), a chunk that carries instructions for the model
 (an injection hidden in a document) is quarantined before it is embedded: left out of the index
@@ -29,23 +30,42 @@ COLLECTION = "chunks"
 
 
 class Retriever:
-    """Top-k chunks for queries, from an index folder written by ``build``."""
+    """Top-k chunks for queries, from an index folder written by ``build`` (or, for ``sweep.py``,
+    from an embedder, chunks and vectors in memory: ``Retriever.of``)."""
 
-    def __init__(self, folder: Path, retrieval: dict[str, Any]):
+    def __init__(self, folder: Path | None, retrieval: dict[str, Any]):
+        self.folder = Path(folder) if folder is not None else None
+        self.store = retrieval.get("store", "flat")
+        self.url = retrieval.get("url") or ""
+        self.hybrid = bool(retrieval.get("hybrid", False))
+        self._client = None
+        if self.folder is None:
+            return
         import numpy as np
 
         from . import embed
 
-        self.folder = Path(folder)
         self.embedder = embed.load(self.folder)
         self.chunks = [
             json.loads(line)
             for line in (self.folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
         ]
-        self.store = retrieval.get("store", "flat")
-        self.url = retrieval.get("url") or ""
         self._vectors = np.load(self.folder / "vectors.npy") if self.store == "flat" else None
-        self._client = None
+        self._keywords = self._bm25()
+
+    @classmethod
+    def of(cls, embedder, chunks: list[dict[str, Any]], vectors, retrieval: dict[str, Any]) -> Retriever:
+        found = cls(None, {**retrieval, "store": "flat"})
+        found.embedder, found.chunks, found._vectors = embedder, chunks, vectors
+        found._keywords = found._bm25()
+        return found
+
+    def _bm25(self):
+        if not self.hybrid:
+            return None
+        from .keywords import Bm25
+
+        return Bm25([c["text"] for c in self.chunks])
 
     def _qdrant(self):
         if self._client is None:
@@ -57,21 +77,44 @@ class Retriever:
         return self._client
 
     def search(self, queries: list[str], k: int) -> list[list[dict[str, Any]]]:
-        """For each query, the ``k`` best chunks (``{"id", "document", "title", "url", "text", "score"}``), best first."""
+        """For each query, the ``k`` best chunks (``{"id", "document", "title", "url", "text", "score"}``),
+        best first; ``score``: the vector similarity (hybrid: the order is the fused one)."""
         import numpy as np
+
+        from .keywords import CANDIDATES, fuse
 
         vectors = self.embedder.embed(queries)
         found = []
-        for vector in vectors:
+        wanted = max(k, CANDIDATES) if self._keywords is not None else k
+        for query, vector in zip(queries, vectors, strict=True):
             if self.store == "flat":
                 scores = self._vectors @ vector
-                order = np.argsort(-scores, kind="stable")[:k]
-                hits = [(int(i), float(scores[i])) for i in order]
+                order = np.argsort(-scores, kind="stable")[:wanted]
+                similarity = {int(i): float(scores[i]) for i in order}
             else:
-                points = self._qdrant().query_points(COLLECTION, query=vector.tolist(), limit=k).points
-                hits = [(int(p.id), float(p.score)) for p in points]
-            found.append([{**self.chunks[i], "score": score} for i, score in hits])
+                points = self._qdrant().query_points(COLLECTION, query=vector.tolist(), limit=wanted).points
+                order = [int(p.id) for p in points]
+                similarity = {int(p.id): float(p.score) for p in points}
+            if self._keywords is None:
+                rows = [int(i) for i in order[:k]]
+            else:
+                rows = fuse(order, self._keywords.scores(query), k)
+                self._fill(similarity, rows, vector, scores if self.store == "flat" else None)
+            found.append([{**self.chunks[i], "score": similarity[i]} for i in rows])
         return found
+
+    def _fill(self, similarity: dict[int, float], rows: list[int], vector, scores) -> None:
+        """The vector similarity of chunks the keywords brought in."""
+        missing = [row for row in rows if row not in similarity]
+        if not missing:
+            return
+        if scores is not None:
+            similarity.update({row: float(scores[row]) for row in missing})
+            return
+        for point in self._qdrant().retrieve(COLLECTION, ids=missing, with_vectors=True):
+            similarity[int(point.id)] = float(
+                sum(a * b for a, b in zip(point.vector, vector.tolist(), strict=True))
+            )
 
 
 CHUNK_KEYS = ("id", "document", "title", "url", "text")  # what a search returns of each chunk

@@ -36,13 +36,12 @@ the experiment.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from .. import reports
 from ..chat.variants import CHALLENGER, CHAMPION
-from ..config import load_params, path, project_root
+from ..config import load_params, path, project_root, set_value
 from ..errors import GateError
 
 
@@ -123,15 +122,6 @@ def outcomes_of(records: list[dict[str, Any]], feedback: list[dict[str, Any]], n
     return out
 
 
-def _set(text: str, block: str, key: str, value: str) -> str:
-    """``key``'s value inside the top-level ``block:`` of a YAML text, its comment kept."""
-    pattern = re.compile(rf"(^{block}:.*?\n(?:[ #].*\n|\n)*?[ ]+{key}:[ ]*)([^#\n]*?)([ ]*(#.*)?)$", re.M)
-    changed, count = pattern.subn(lambda m: m.group(1) + value + m.group(3), text, count=1)
-    if not count:
-        raise GateError(f"params.yaml: no {block}.{key} to change; set it by hand")
-    return changed
-
-
 def apply(params: dict[str, Any], root: Path) -> list[str]:
     """Make the challenger the champion in the working tree; returns what changed."""
     spec = params["experiment"]["challenger"]
@@ -149,9 +139,9 @@ def apply(params: dict[str, Any], root: Path) -> list[str]:
         )
         changed.append(f"prompts/answer.txt <- {spec['prompt']}")
     if spec.get("top_k"):
-        text = _set(text, "retrieval", "top_k", str(int(spec["top_k"])))
+        text = set_value(text, "retrieval", "top_k", str(int(spec["top_k"])))
         changed.append(f"retrieval.top_k: {int(spec['top_k'])}")
-    text = _set(text, "experiment", "share", "0.0")
+    text = set_value(text, "experiment", "share", "0.0")
     changed.append("experiment.share: 0.0 (the experiment ends)")
     params_file.write_text(text, encoding="utf-8")
     return changed

@@ -11,7 +11,10 @@ window), QA and load-test traffic left out, and measures:
   project's own instruction/answer questions, so about 5 % of questions like the reference fall
   below it and a larger share means the questions moved;
 - ``guardrail_trigger_rate``: the share of requests an input rail touched or blocked;
-- ``cost_per_day``: the largest day's cost (``business/prices.yaml``);
+- ``cost_per_day``: the largest day's cost (``business/prices.yaml``); beside it, not gated, the
+  mean ``cost_per_request`` and the ``savings`` by cause: what the semantic cache
+  (``chat/cache.py``) and routing (``chat/routing.py``) kept from being generated, and their
+  share of what the requests would have cost without them;
 - ``grounded_share``: the mean grounding of the logged answers (the faithfulness proxy);
 - ``wrongly_blocked_share``: the share of the feedback (``POST /v1/feedback``, the feedback log
   beside the request log) that says an answer was wrongly blocked (None without feedback);
@@ -81,9 +84,14 @@ def measure(
     cutoff = percentile(score(reference), REFERENCE_PERCENTILE) if reference else 0.0
     current = score(questions) if questions else []
     by_day: dict[str, float] = {}
+    saved = {"cache": 0.0, "routing": 0.0}
     for record in records:
         day = str(record.get("ts", ""))[:10]
         by_day[day] = by_day.get(day, 0.0) + float(record.get("cost") or 0.0)
+        if record.get("saved_cost"):
+            saved["cache" if record.get("cached_from") else "routing"] += float(record["saved_cost"])
+    spent = sum(by_day.values())
+    would = spent + sum(saved.values())
     grounded = [r["grounded"] for r in records if isinstance(r.get("grounded"), int | float)]
     touched = [r for r in records if r.get("blocked") or INPUT_RULES & set(r.get("rules") or [])]
     triggers: dict[str, int] = {}
@@ -107,6 +115,11 @@ def measure(
         "query_drift_share": round(sum(s < cutoff for s in current) / len(current), 4) if current else 0.0,
         "guardrail_trigger_rate": round(len(touched) / len(records), 4),
         "cost_per_day": round(max(by_day.values()), 6) if by_day else 0.0,
+        "cost_per_request": round(spent / len(records), 8),
+        "savings": {
+            **{cause: round(value, 6) for cause, value in saved.items()},
+            "share": round(sum(saved.values()) / would, 4) if would else 0.0,
+        },
         "grounded_share": round(sum(grounded) / len(grounded), 4) if grounded else None,
         "wrongly_blocked_share": wrongly,
         "tool_error_rate": round(sum(s.get("outcome") in TOOL_ERRORS for s in steps) / len(steps), 4)
