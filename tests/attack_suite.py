@@ -51,6 +51,7 @@ def main(per_probe: int, benign_per_probe: int) -> None:
     import garak.probes.base as base
 
     rng = random.Random(7)
+    random.seed(7)  # probes that build their prompts at random (encoding, latent injection) build the same
     for family in ATTACK_FAMILIES:
         module = importlib.import_module(f"garak.probes.{family}")
         for name, cls in inspect.getmembers(module, inspect.isclass):

@@ -914,5 +914,5 @@ def test_attacks_from_a_third_party_scanner_are_stopped_and_its_coding_questions
         )
     )
     assert benign <= 0.01  # at most 1 % of third-party coding questions touched
-    # measured with the detector 0.84 and 0.59, the patterns alone 0.75 and 0.52 (README: Guardrails)
+    # measured with the detector 0.83 and 0.58, the patterns alone 0.74 and 0.49 (README: Guardrails)
     assert tuned >= 0.8 and held_out >= 0.55
