@@ -167,12 +167,15 @@ def test_partial_projects_score_lower_and_the_drop_fails_against_the_base(tmp_pa
         (["{pkg}/chat/cache.py", "{pkg}/chat/routing.py"], "cost_management"),  # cache and routing
         ([".github/workflows/rag-sweep.yml"], "rag_pipeline"),  # the scheduled retrieval sweep
         (["{pkg}/governance/trail.py"], "governance"),  # the hash-chained audit trail
+        (["guardrails/attacks.jsonl"], "guardrails"),  # the gated attack set
+        ([".github/workflows/monitor.yml"], "evaluation"),  # evaluation continued in production
     ],
-    ids=["ab", "cost", "rag", "audit"],
+    ids=["ab", "cost", "rag", "audit", "attacks", "online"],
 )
 def test_each_level_two_capability_removed_costs_its_dimension(tmp_path, removed, dimension):
-    """LLMOps level 2 as the framework defines it (4.4.2): prompt CI/CD with A/B, continuous RAG
-    optimisation, cost optimised by caching or routing, a full audit trail; without what does it,
+    """LLMOps level 2 as the framework defines it (4.4.2), each of the six dimensions: prompt CI/CD
+    with A/B, continuous RAG optimisation, guardrails gated on attacks, evaluation continued in
+    production, cost optimised by caching or routing, a full audit trail; without what does it,
     level 1."""
     root = render(tmp_path / "project", profile="llmops")
     (root / "dvc.lock").write_text(LOCK)
