@@ -373,13 +373,6 @@ class ChatService:
             if entry is not None:
                 return self._cached(chat, question, entry)
             chat.cache_key = key
-        if self.budget is not None and self.budget.active:  # a cache hit is free: only generation counts
-            why = self.budget.refusal(budget_module.owner(request.key))
-            if why is not None:
-                self.metrics.budget_refusals.inc()
-                from ..serving.base import Refused
-
-                raise Refused("budget_exceeded", 429, why)
         if chat.variant is not None:
             prompt, contexts = chat.variant.prompt(question, chat.keep)
         else:
@@ -388,6 +381,13 @@ class ChatService:
             chat.route = self.router.route(question, contexts, request)
             if chat.route == routing.EXTRACTIVE:
                 return self._extractive(chat, question, prompt, contexts)
+        if self.budget is not None and self.budget.active:  # a cache hit or an extractive answer is free
+            why = self.budget.refusal(budget_module.owner(request.key))
+            if why is not None:
+                self.metrics.budget_refusals.inc()
+                from ..serving.base import Refused
+
+                raise Refused("budget_exceeded", 429, why)
         if self.rails is not None:
             prompt = self.rails.mark(prompt)  # the canary that an answer reading the prompt out holds
         messages = [*messages[: request.last_user], {"role": "user", "content": prompt}]

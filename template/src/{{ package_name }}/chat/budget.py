@@ -3,7 +3,8 @@
 ``per_key_per_day``, what one key may (the request's ``user`` field, else ``safety_identifier`` or
 ``prompt_cache_key``, kept as a digest; requests without one share the key ``anonymous``). A request that would
 generate past a limit is refused with 429 (``budget_exceeded``) saying which limit, what was spent
-and when it resets; answers from the semantic cache cost nothing and are still given. What was
+and when it resets; answers from the semantic cache and the extractive route
+(``chat/routing.py``) cost nothing and are still given. What was
 spent is counted from the request log of the day when the service starts, so a restart does not
 reset it; replicas each count their own requests (give each its share of the limit).
 """
