@@ -517,6 +517,27 @@ def test_the_generated_tests_pass_and_a_second_repro_does_nothing(llm_project, l
 
 
 @pytest.mark.slow
+def test_a_new_chunk_size_cuts_the_documents_again(llm_project, llm_env):
+    """DVC's run cache leaves keys named `size` out of a stage's signature: with the whole
+    `chunking` section as the stage's parameter, a new chunking.size restored the chunks of an
+    earlier run (a sweep's applied size silently ignored). Each key is listed apart instead."""
+    root = llm_project
+    settings = root / "params.yaml"
+    before = settings.read_text()
+    chunks = root / "data/prepared/chunks.jsonl"
+    count = len(chunks.read_text().splitlines())
+    try:
+        settings.write_text(re.sub(r"(\nchunking:[^\n]*\n  size: )\d+", r"\g<1>40", before, count=1))
+        ran = run(["uv", "run", "--frozen", "dvc", "repro", "--single-item", "chunk"], root, llm_env)
+        assert "Running stage 'chunk'" in ran.stdout, ran.stdout
+        assert len(chunks.read_text().splitlines()) > count
+    finally:
+        settings.write_text(before)
+        run(["uv", "run", "--frozen", "dvc", "repro", "--single-item", "chunk"], root, llm_env)
+    assert len(chunks.read_text().splitlines()) == count
+
+
+@pytest.mark.slow
 def test_a_project_on_its_own_model_folder_tests_that_model_and_runs_the_rest_on_stand_ins(
     llm_project, llm_env, tmp_path
 ):

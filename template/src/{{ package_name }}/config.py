@@ -88,7 +88,15 @@ def set_value(text: str, block: str, key: str, value: str) -> str:
     from .errors import GateError
 
     pattern = re.compile(rf"(^{block}:.*?\n(?:[ #].*\n|\n)*?[ ]+{key}:[ ]*)([^#\n]*?)([ ]*(#.*)?)$", re.M)
-    changed, count = pattern.subn(lambda m: m.group(1) + value + m.group(3), text, count=1)
+
+    def replaced(found: re.Match) -> str:
+        rest = found.group(3)
+        if found.group(4):  # a comment: it stays in its column
+            width = len(found.group(2)) + len(rest) - len(rest.lstrip())
+            rest = " " * max(1, width - len(value)) + rest.lstrip()
+        return found.group(1) + value + rest
+
+    changed, count = pattern.subn(replaced, text, count=1)
     if not count:
         raise GateError(f"{PARAMS_FILE}: no {block}.{key} to change; set it by hand")
     return changed

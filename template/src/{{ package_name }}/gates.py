@@ -445,7 +445,6 @@ def check_metric_names(kpis: Kpis, available: tuple[str, ...] | list[str]) -> No
     """Every metric ``business/kpis.yaml`` names is one this model computes."""
     named = [(f"thresholds.{name}", name) for name in kpis.thresholds]
     named += [(f"non_inferiority.{name}", name) for name in kpis.non_inferiority]
-    named += [(f"routing.non_inferiority.{name}", name) for name in kpis.routing.non_inferiority]
     if kpis.primary_metric is not None:
         named.insert(0, ("primary_metric", kpis.primary_metric))
     else:

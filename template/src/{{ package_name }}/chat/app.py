@@ -275,7 +275,7 @@ class Chat:
             metrics.routes.labels(self.route).inc()
             if self.saved:
                 record["saved_cost"] = self.saved
-                metrics.saved.labels("route").inc(self.saved)
+                metrics.saved.labels("routing").inc(self.saved)
         if service.budget is not None and service.budget.active:  # chat/budget.py
             record["key"] = budget_module.owner(self.request.key)
             service.budget.spend(record["key"], spent)
@@ -379,8 +379,10 @@ class ChatService:
             prompt, contexts = self.backend.prompt(question, chat.keep)  # retrieval and the prompt template
         if self.router is not None and chat.traffic != QA_TRAFFIC:  # QA measures the model
             chat.route = self.router.route(question, contexts, request)
-            if chat.route == routing.EXTRACTIVE:
-                return self._extractive(chat, question, prompt, contexts)
+            answer = routing.extract(question, contexts) if chat.route == routing.EXTRACTIVE else ""
+            if answer:
+                return self._extractive(chat, question, prompt, contexts, answer)
+            chat.route = routing.MAIN  # no whole sentence of the chunk answers it: the model does
         if self.budget is not None and self.budget.active:  # a cache hit or an extractive answer is free
             why = self.budget.refusal(budget_module.owner(request.key))
             if why is not None:
@@ -556,22 +558,23 @@ class ChatService:
         return answer
 
     # ------------------------------------------------------------------ routing (chat/routing.py)
-    def _extractive(self, chat: Chat, question: str, prompt: str, contexts):
-        """An easy question answered from its best chunk: no generation, the output rails still on;
-        what it saved is what the main model would have cost for the prompt and an answer as long."""
-        answer = routing.extract(question, contexts)
+    def _extractive(self, chat: Chat, question: str, prompt: str, contexts, answer: str):
+        """An easy question answered from its best chunk: no generation, the output rails still on,
+        no longer than the request's ``max_tokens`` (``finish_reason: length`` when cut); what it
+        saved is what the main model would have cost for the prompt and an answer as long."""
+        answer, finish = routing.fit(answer, chat.request.asked.max_new_tokens, self.backend.count_tokens)
         if self.rails is not None:
             screened = self.rails.check_output(answer, "\n\n".join(c["text"] for c in contexts))
             chat.count(screened.triggers)
             if screened.text == answer:
                 chat.grounded = screened.grounded
             answer = screened.text
-        chat.first = time.perf_counter()
+        chat.first, chat.finish_reason = time.perf_counter(), finish
         tokens = self.backend.count_tokens(answer) if answer else 0
         chat.saved = self.cost(self.backend.count_tokens(prompt), tokens)
         used = chat.finish(question, [answer], contexts, 0, tokens)  # not cached: it costs nothing
         extra = self._extra(chat, contexts)
-        completion = protocol.completion(chat.ident, self.name, [(answer, "stop")], used, extra)
+        completion = protocol.completion(chat.ident, self.name, [(answer, finish)], used, extra)
         if chat.request.stream:
             from ..serving.base import Stream
 

@@ -118,6 +118,7 @@ def evaluate(params: dict[str, Any], kpis: gates.Kpis, root=None) -> tuple[dict[
 
     router = routing.load(params)
     if router is not None:
+        routing.check_names(kpis)
         routed_metrics, routed = routing.held_out_check(router, results, references)
         metrics.update(routed_metrics)
         for name, (indexes, answers) in routed.items():

@@ -185,6 +185,13 @@ def describe(verdict: dict[str, Any]) -> str:
         lines.append(
             f"  {item['metric']}: {item['value']} ({'within' if item['passed'] else 'CROSSES'} {item['limit']})"
         )
+    savings = verdict.get("savings") or {}
+    if savings.get("cache") or savings.get("routing"):
+        lines.append(
+            f"  saved: {savings['cache']:.6g} by the cache, {savings['routing']:.6g} by routing "
+            f"({savings['share']:.1%} of what the requests would have cost); "
+            f"cost per request {verdict['cost_per_request']:.6g}"
+        )
     lines.append(
         f"VERDICT: {', '.join(verdict['crossed'])} crossed the limit: RETRAIN (make retrain: re-index, re-tune)"
         if verdict["retrain"]
