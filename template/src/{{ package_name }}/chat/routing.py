@@ -86,11 +86,10 @@ def extract(question: str, contexts: list[dict[str, Any]]) -> str:
     """The best chunk's whole sentence holding most of the question's words (ties: the earliest),
     and the next one when it is short; empty when no whole sentence holds any of them (the
     question then goes to the model)."""
-    from ..llm.hashing import stem
-    from ..llm.words import STOPWORDS, WORD
+    from ..llm.hashing import stems
 
     def words(text: str) -> set[str]:
-        return {stem(w) for w in WORD.findall(text.lower()) if w not in STOPWORDS}
+        return set(stems(text))
 
     found = sentences(contexts[0]["text"])
     asked = words(question)

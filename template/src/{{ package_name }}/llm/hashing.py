@@ -20,8 +20,14 @@ def stem(word: str) -> str:
     return word
 
 
+def stems(text: str) -> list[str]:
+    """A text's words as the hashing embedder, the keyword ranking and routing see them: lower
+    case, stop words left out, suffixes stripped."""
+    return [stem(w) for w in WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
 def terms(text: str) -> list[str]:
-    words = [stem(w) for w in WORD.findall(text.lower()) if w not in STOPWORDS]
+    words = stems(text)
     return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
 
 

@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import math
 
+from .hashing import stems as words
+
 K1, B = 1.2, 0.75  # BM25's usual term-frequency saturation and length normalisation
 FUSION = 60  # reciprocal rank fusion's constant (Cormack et al., 2009)
 CANDIDATES = 50  # each ranking's best this many chunks take part in the fusion
-
-
-def words(text: str) -> list[str]:
-    from .hashing import stem
-    from .words import STOPWORDS, WORD
-
-    return [stem(w) for w in WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
 class Bm25:
