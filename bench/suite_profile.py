@@ -44,6 +44,9 @@ OPTIONS_WITH_VALUES = {
 }
 
 
+TEST = "(test)"  # the line conftest writes for a whole test
+
+
 def kind(command: str) -> str:
     """``make repro``, ``git commit``, ``uv run pytest``, ``copier copy``...: a command without its
     arguments, paths and ports."""
@@ -67,6 +70,8 @@ def module(test: str) -> str:
 
 
 def summarise(lines: list[dict], total_cpu: float | None) -> dict:
+    tests = sorted((line for line in lines if line["command"] == TEST), key=lambda line: -line["cpu"])
+    lines = [line for line in lines if line["command"] != TEST]
     by_kind: dict[str, list[dict]] = defaultdict(list)
     by_module: dict[str, float] = defaultdict(float)
     for line in lines:
@@ -89,6 +94,8 @@ def summarise(lines: list[dict], total_cpu: float | None) -> dict:
         "suite_cpu_s": None if total_cpu is None else round(total_cpu, 1),
         "commands": kinds,
         "modules": {name: round(cpu, 1) for name, cpu in sorted(by_module.items(), key=lambda m: -m[1])},
+        "tests_cpu_s": round(sum(line["cpu"] for line in tests), 1),
+        "by_test": [{"test": t["test"], "cpu_s": t["cpu"], "wall_s": t["wall"]} for t in tests],
     }
 
 
@@ -110,6 +117,15 @@ def table(summary: dict, top: int) -> str:
         )
     rows += ["", "| test module | CPU of its commands (s) |", "|---|---:|"]
     rows += [f"| `{name}` | {cpu:.0f} |" for name, cpu in summary["modules"].items()]
+    if summary["by_test"]:
+        rows += [
+            "",
+            f"| test (the worker's CPU and its children's: {summary['tests_cpu_s']:.0f} s in all) | CPU (s) | wall (s) |",
+        ]
+        rows += ["|---|---:|---:|"]
+        rows += [
+            f"| `{t['test']}` | {t['cpu_s']:.1f} | {t['wall_s']:.1f} |" for t in summary["by_test"][:top]
+        ]
     return "\n".join(rows)
 
 

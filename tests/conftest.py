@@ -127,6 +127,24 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With SUITE_PROFILE, one more line per test: the worker's CPU and its finished children's over
+    the test's setup, call and teardown (``"command": "(test)"``; a module fixture counts where it is
+    built)."""
+    if not SUITE_PROFILE:
+        yield
+        return
+    started, cpu = time.monotonic(), time.process_time() + _children_cpu()
+    yield
+    wall, spent = time.monotonic() - started, time.process_time() + _children_cpu() - cpu
+    line = json.dumps(
+        {"test": item.nodeid, "command": "(test)", "wall": round(wall, 3), "cpu": round(spent, 3)}
+    )
+    with open(SUITE_PROFILE, "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
 def render(
     dst: Path, *, unsafe: bool = False, vcs_ref: str = "HEAD", src: Path = REPO_ROOT, **answers
 ) -> Path:
