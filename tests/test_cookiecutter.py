@@ -81,7 +81,7 @@ def test_a_stale_cookiecutter_json_fails_the_check(tmp_path, monkeypatch):
 @pytest.mark.parametrize("profile", list(ANSWERS))
 def test_both_entries_make_the_same_project(tmp_path, template, profile):
     answers = ANSWERS[profile]
-    by_copier = render(tmp_path / "copier" / "project", src=template, **answers)
+    by_copier = render(tmp_path / "copier" / "project", src=template, vcs_ref="HEAD", **answers)
     by_cookiecutter = cookiecutter(tmp_path / "cookiecutter", answers, template)
 
     assert by_cookiecutter.name == by_copier.parent.joinpath(by_cookiecutter.name).name  # the slug

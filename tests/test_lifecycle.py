@@ -586,13 +586,13 @@ def test_trusted_copy_runs_only_the_declared_tasks(tmp_path, project_env, monkey
     for key, value in project_env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-    trusted = render(tmp_path / "trusted" / "my-ml-project", unsafe=True)
+    trusted = render(tmp_path / "trusted" / "my-ml-project", unsafe=True, src=REPO_ROOT, vcs_ref="HEAD")
     if config.get("_tasks"):
         assert run(["git", "rev-list", "--count", "HEAD"], trusted, project_env).stdout.strip() == "1"
         assert run(["git", "status", "--porcelain"], trusted, project_env).stdout == ""
         assert (trusted / "uv.lock").is_file()
     else:
-        untrusted = render(tmp_path / "untrusted" / "my-ml-project")
+        untrusted = render(tmp_path / "untrusted" / "my-ml-project", src=REPO_ROOT, vcs_ref="HEAD")
         assert not (trusted / ".git").exists() and not (trusted / "uv.lock").exists()
         assert files_of(trusted) == files_of(untrusted)
 

@@ -140,7 +140,9 @@ def combination_id(combination: dict) -> str:
 @pytest.fixture(scope="module", params=COMBINATIONS, ids=combination_id)
 def rendered(request, tmp_path_factory):
     answers = answers_for(request.param)
-    return answers, render(tmp_path_factory.mktemp("render") / "my-ml-project", **answers)
+    # From git, as users render it: the answers file records the source and the commit.
+    dst = tmp_path_factory.mktemp("render") / "my-ml-project"
+    return answers, render(dst, src=REPO_ROOT, vcs_ref="HEAD", **answers)
 
 
 def package_docstring(init) -> str | None:

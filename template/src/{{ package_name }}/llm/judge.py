@@ -44,9 +44,12 @@ def make(settings: dict[str, Any]):
     """The judge ``settings`` (``params.yaml``: ``judge``) describe."""
     from mlflow.genai.judges import make_judge
 
+    from ..registry import tracking
+
     check_reachable(settings["endpoint"])  # the judge's own client would retry for minutes
     os.environ.setdefault("OPENAI_API_KEY", "unused")  # servers without keys still get the header
-    os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")  # no model catalog from the network
+    for key, value in tracking.OFFLINE_DEFAULTS.items():  # no model catalog from the network
+        os.environ.setdefault(key, value)
     return make_judge(
         name="correct",
         instructions=INSTRUCTIONS,

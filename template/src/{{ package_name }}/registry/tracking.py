@@ -26,6 +26,10 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
+# MLflow prices a traced model call from a catalog it downloads from GitHub the first time it
+# stores such a span (three tries, seconds each, offline or behind a firewall): the project prices
+# its own calls (business/prices.yaml), so no catalog is fetched unless the user names one.
+OFFLINE_DEFAULTS = {"MLFLOW_MODEL_CATALOG_URI": ""}
 _connected: str | None = None
 
 
@@ -69,6 +73,8 @@ def connect(settings: dict[str, Any]) -> str:
     import mlflow
 
     uri = tracking_uri(settings)
+    for key, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     if uri != _connected:
         if "MLFLOW_LOGGING_LEVEL" not in os.environ:  # no INFO lines (database set-up...) in the output
             logging.getLogger("mlflow").setLevel(logging.WARNING)
