@@ -198,6 +198,15 @@ def render(
     return dst
 
 
+def lint(root: Path) -> None:
+    """The generated project's own `make lint` (ruff check, ruff format --check), with this
+    environment's ruff: fails with what ruff says."""
+    ruff = str(Path(sys.executable).with_name("ruff"))
+    for command in ([ruff, "check", "--no-cache", "."], [ruff, "format", "--check", "--no-cache", "."]):
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+        assert done.returncode == 0, f"{root.name}: ruff {' '.join(command[1:])}\n{done.stdout[-3000:]}"
+
+
 def write_codeowners(root: Path) -> str:
     """`make roles` in a rendered project without its environment: .github/CODEOWNERS written
     from business/roles.yaml by the project's own module (it needs only PyYAML and pydantic,

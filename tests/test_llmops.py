@@ -20,6 +20,7 @@ from .conftest import (
     built_project,
     files_of,
     http,
+    lint,
     make_setup,
     registry,
     render,
@@ -191,6 +192,12 @@ def dependencies(root: Path) -> str:
 def test_exact_file_set_for_each_choice_of_parts(rendered):
     parts, root = rendered
     assert sorted(files_of(root)) == sorted(expected(parts))
+
+
+def test_the_code_of_each_choice_of_parts_passes_the_projects_own_lint(rendered):
+    """`make lint` is the first step of `make test` and of CI: an import only some parts use must
+    not be left behind when they are not chosen."""
+    lint(rendered[1])
 
 
 def test_stages_commands_and_settings_follow_the_parts(rendered):

@@ -17,7 +17,7 @@ import tomllib
 import pytest
 import yaml
 
-from .conftest import CORE_FILES, REPO_ROOT, files_of, render
+from .conftest import CORE_FILES, REPO_ROOT, files_of, lint, render
 
 # ---------------------------------------------------------------------------------------------
 # THE list of an mlops project's files: the shared core (conftest.py) and the profile's own.
@@ -203,6 +203,10 @@ def test_every_file_parses(rendered, tmp_path):
     suites = 1 if answer(answers, "data_source") == "sample" else 0  # a CSV's is profiled on the first run
     suites += 1  # src/<pkg>/ci/maturity/schema.json
     assert checked["yaml"] >= 5 and checked["toml"] == 1 and checked["json"] == suites and checked["py"] >= 20
+
+
+def test_the_code_of_each_set_of_answers_passes_the_projects_own_lint(rendered):
+    lint(rendered[1])
 
 
 def test_answers_file_records_the_answers(rendered):
