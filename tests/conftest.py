@@ -174,15 +174,27 @@ def working_tree() -> Path:
     return _working_tree
 
 
+_rendered: dict[str, Path] = {}  # the answers of a render from the working tree -> a pristine copy
+
+
 def render(
     dst: Path, *, unsafe: bool = False, vcs_ref: str | None = None, src: Path | None = None, **answers
 ) -> Path:
     """Render the template into ``dst`` with ``answers``, every other question at its default.
     Without ``src``, from the working tree as a folder (``working_tree``): the answers file then has
-    no ``_commit``. Tests of what Copier records, or of updates, pass a git ``src`` and ``vcs_ref``."""
+    no ``_commit``, and the same answers rendered again in this test process are a copy of the
+    first render (the output depends on nothing else). Tests of what Copier records, or of
+    updates, pass a git ``src`` and ``vcs_ref``."""
     import copier
 
     started, cpu = time.monotonic(), time.process_time() + _children_cpu()
+    key = None if src else json.dumps({"unsafe": unsafe, **answers}, sort_keys=True, default=str)
+    if key in _rendered:
+        shutil.copytree(_rendered[key], dst, symlinks=True, dirs_exist_ok=True)
+        _profile(
+            "copier copy (a copy)", time.monotonic() - started, time.process_time() + _children_cpu() - cpu
+        )
+        return dst
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DirtyLocalWarning while the template is being edited
         copier.run_copy(
@@ -194,6 +206,9 @@ def render(
             quiet=True,
             unsafe=unsafe,
         )
+    if key is not None:
+        _rendered[key] = working_tree().parent / "renders" / str(len(_rendered))
+        shutil.copytree(dst, _rendered[key], symlinks=True)
     _profile("copier copy", time.monotonic() - started, time.process_time() + _children_cpu() - cpu)
     return dst
 

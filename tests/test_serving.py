@@ -361,16 +361,3 @@ def test_service_refuses_to_start_with_an_unknown_alias(project, project_env, tm
         service.stop()
     assert "serve FAILED: cannot serve" in service.output() and "no-such-alias" in service.output()
     assert "serve] Error 1" in service.output(), "the serve command itself exits 1 (make then exits 2)"
-
-
-# -------------------------------------------------------------------- regression: generated tests
-def test_a_regression_projects_serving_tests_pass(tmp_path, project_env):
-    root = render(tmp_path / "diabetes", ml_task="regression")
-    run(["uv", "sync", "--quiet"], root, project_env)
-    done = run(
-        ["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_serving.py"],
-        root,
-        project_env,
-    )
-    summary = done.stdout.strip().splitlines()[-1]
-    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
