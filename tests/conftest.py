@@ -386,19 +386,21 @@ def default_built(tmp_path_factory, project_env) -> Path:
 # workers share the end of the run instead of one waiting for the other.
 # (pytest 9.2 no longer lets xdist's own `xdist_group` marks reach the scheduler: the grouping is
 # done here, from the test ids.)
-SLOWEST_FIRST = (  # groups, by measured time (pytest --durations=0)
-    "test_llmops",
-    "test_serving",
-    "test_csv_shapes",
-    "test_lifecycle",
-    "test_make_update",
-    "test_update",
-    "test_monitoring",
-    "test_cluster",
-    "test_tracking_server",
-    "test_workflows",
-    "test_render",
+SLOWEST_FIRST = (  # groups, by measured time (bench/suite_profile.py, 2026-12-08: seconds on one worker)
+    "test_llmops",  # 390, with test_llm_variants
+    "test_make_update",  # 153
+    "test_serving",  # 139, with test_container and test_ci_gate
+    "test_lifecycle",  # 96
+    "test_cluster",  # 85
+    "test_update",  # 82
+    "test_csv_shapes",  # 3 x 58, one group per shape
+    "test_monitoring",  # 36
+    "test_tracking_server",  # 32
+    "test_workflows",  # 27
+    "test_maturity",  # 22
+    "test_render",  # 17
     "test_cookiecutter",
+    "test_docs",
     "test_releases",
     "test_questions",
 )
