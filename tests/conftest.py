@@ -114,9 +114,9 @@ OFFLINE = {"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANAL
 SUITE_PROFILE = os.environ.get("SUITE_PROFILE")
 
 
-def _profile(command: str, wall: float, cpu: float) -> None:
+def _profile(command: str, wall: float, cpu: float, test: str | None = None) -> None:
     if SUITE_PROFILE:
-        test = os.environ.get("PYTEST_CURRENT_TEST", "")
+        test = test or os.environ.get("PYTEST_CURRENT_TEST", "")
         line = json.dumps({"test": test, "command": command, "wall": round(wall, 3), "cpu": round(cpu, 3)})
         with open(SUITE_PROFILE, "a", encoding="utf-8") as out:
             out.write(line + "\n")
@@ -137,12 +137,7 @@ def pytest_runtest_protocol(item, nextitem):
         return
     started, cpu = time.monotonic(), time.process_time() + _children_cpu()
     yield
-    wall, spent = time.monotonic() - started, time.process_time() + _children_cpu() - cpu
-    line = json.dumps(
-        {"test": item.nodeid, "command": "(test)", "wall": round(wall, 3), "cpu": round(spent, 3)}
-    )
-    with open(SUITE_PROFILE, "a", encoding="utf-8") as out:
-        out.write(line + "\n")
+    _profile("(test)", time.monotonic() - started, time.process_time() + _children_cpu() - cpu, item.nodeid)
 
 
 _working_tree: Path | None = None

@@ -48,8 +48,7 @@ def make(settings: dict[str, Any]):
 
     check_reachable(settings["endpoint"])  # the judge's own client would retry for minutes
     os.environ.setdefault("OPENAI_API_KEY", "unused")  # servers without keys still get the header
-    for key, value in tracking.OFFLINE_DEFAULTS.items():  # no model catalog from the network
-        os.environ.setdefault(key, value)
+    tracking.offline()  # no model catalog from the network
     return make_judge(
         name="correct",
         instructions=INSTRUCTIONS,

@@ -67,14 +67,19 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
     )
 
 
+def offline() -> None:
+    """``OFFLINE_DEFAULTS`` for this process, where the user has not set them."""
+    for key, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def connect(settings: dict[str, Any]) -> str:
     """Point MLflow at the project's tracking URI, once per process; returns the URI."""
     global _connected
     import mlflow
 
     uri = tracking_uri(settings)
-    for key, value in OFFLINE_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    offline()
     if uri != _connected:
         if "MLFLOW_LOGGING_LEVEL" not in os.environ:  # no INFO lines (database set-up...) in the output
             logging.getLogger("mlflow").setLevel(logging.WARNING)
