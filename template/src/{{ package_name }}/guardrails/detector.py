@@ -46,13 +46,23 @@ class Detector:
     weighted equally, fitted by accelerated gradient descent in numpy (the loss is smooth with a
     known bound on its curvature, so a fixed step converges)."""
 
-    def __init__(self, attacks: list[str], benign: list[str], strength: float = 1e-4, steps: int = 200):
+    def __init__(
+        self,
+        attacks: list[str],
+        benign: list[str],
+        strength: float = 1e-4,
+        steps: int = 200,
+        known: dict[str, list[int]] | None = None,
+    ):
+        """``known``: texts' ``features`` already computed (``held_out`` trains many detectors on
+        the same texts)."""
         import numpy as np
 
         texts = attacks + benign
+        known = known or {}
         rows, cols, values = [], [], []
         for row, text in enumerate(texts):
-            found = features(text)
+            found = known[text] if text in known else features(text)
             rows += [row] * len(found)
             cols += found
             values += [1 / math.sqrt(max(len(found), FLOOR))] * len(found)
@@ -141,9 +151,12 @@ def held_out(
     the other fifths; benign row ``n`` is in fifth ``n % 5``)."""
     rows = learned(attacks)
     ordinary = [row["text"] for row in benign]
+    known = {text: features(text) for text in {*ordinary, *questions, *(row["text"] for row in rows)}}
     by_family = {
         family: Detector(
-            [row["text"] for row in rows if row.get("family", "other") != family], ordinary + list(questions)
+            [row["text"] for row in rows if row.get("family", "other") != family],
+            ordinary + list(questions),
+            known=known,
         )
         for family in sorted({row.get("family", "other") for row in rows})
     }
@@ -151,6 +164,7 @@ def held_out(
         Detector(
             [row["text"] for row in rows],
             [text for n, text in enumerate(ordinary) if n % FOLDS != fold_] + list(questions),
+            known=known,
         )
         for fold_ in range(FOLDS)
     ]
