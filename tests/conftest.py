@@ -1,7 +1,8 @@
 """Shared helpers: render the template, and one Python environment for every generated project.
 
-Rendering uses the working tree of this repository (``vcs_ref="HEAD"``: uncommitted changes
-included). Generated projects run their own Makefile targets in subprocesses whose environment
+Rendering uses the working tree of this repository (uncommitted changes included) as a plain
+folder (``working_tree``), or a git repository where a test is about what Copier records or about
+updates. Generated projects run their own Makefile targets in subprocesses whose environment
 comes from ``project_env``: every project syncs into ONE shared virtual environment (each
 ``uv sync`` only swaps the project's own editable package), uv's global cache is shared, bytecode
 caching stays on, and nothing phones home.
@@ -178,8 +179,10 @@ def _lighter_copier() -> None:
 
     - Copier compiles some 2,000 Jinja strings per render (each path's name, each default, each
       file) and keeps none: the compiled code is shared here, keyed by the source and every setting
-      of the environment that the lexer, parser or code generator reads (a filter's or test's
-      name and what it is passed), so a template edited between renders is compiled again;
+      of the environment that the lexer, parser or code generator reads (autoescaping, a filter's
+      or test's name and what it is passed; the functions behind the names are Copier's own, the
+      same in every render of the process), so a template edited between renders is compiled
+      again. ``test_render`` compares a render made here with Copier's own command's;
     - Copier asks git for ``core.fileMode`` once per rendered file, to sync the executable bit to
       the destination's git index: with no repository at or above the destination there is no
       index, and the sync has nothing to do. Destinations inside a repository still run it."""
@@ -204,6 +207,7 @@ def _lighter_copier() -> None:
             env.trim_blocks, env.lstrip_blocks, env.newline_sequence, env.keep_trailing_newline,
             tuple(sorted(env.extensions)), env.optimized, env.is_async, env.sandboxed,
             str(_PassArg.from_obj(env.finalize)) if env.finalize else None,
+            env.autoescape(name) if callable(env.autoescape) else env.autoescape,
             passed(env.filters), passed(env.tests),
         )  # fmt: skip
         if key not in compiled:

@@ -12,12 +12,15 @@ import itertools
 import json
 import py_compile
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import CORE_FILES, REPO_ROOT, files_of, lint, render
+from .conftest import CORE_FILES, REPO_ROOT, files_of, lint, render, working_tree
 
 # ---------------------------------------------------------------------------------------------
 # THE list of an mlops project's files: the shared core (conftest.py) and the profile's own.
@@ -410,3 +413,34 @@ def test_csv_location_with_yaml_special_characters_stays_a_path(tmp_path):
     location = "data/export: 2024 #1.csv"
     root = render(tmp_path / "p", **{**CSV_ANSWERS, "csv_location": location})
     assert location in yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["collect"]["deps"]
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {},
+        {
+            "profile": "llmops",
+            "base_model": "tiny",
+            "llm_parts": ["retrieval", "finetuning", "guardrails", "agent"],
+        },
+    ],
+    ids=["mlops", "llmops"],
+)
+def test_a_render_of_this_process_is_what_copiers_own_command_writes(tmp_path, answers):
+    """The suite's renders share Copier's compiled templates and skip its index sync where there is
+    no repository (``_lighter_copier`` in conftest.py): after other answers were rendered here, a
+    render is byte for byte what `copier copy` writes in a process of its own."""
+    render(tmp_path / "before" / "my-ml-project", ml_task="regression", engine="dask")
+    ours = render(tmp_path / "ours" / "my-ml-project", **answers)
+    theirs = tmp_path / "theirs" / "my-ml-project"
+    data = [f"--data={k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in answers.items()]
+    copier = str(Path(sys.executable).with_name("copier"))
+    subprocess.run(
+        [copier, "copy", "--defaults", "--quiet", *data, str(working_tree()), str(theirs)],
+        check=True,
+        capture_output=True,
+    )
+    assert files_of(ours) == files_of(theirs)
+    differ = [name for name in files_of(ours) if (ours / name).read_bytes() != (theirs / name).read_bytes()]
+    assert differ == []

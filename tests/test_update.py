@@ -16,14 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, git, make_setup, render, run
+from .conftest import REPO_ROOT, git, make_setup, render, run, working_tree
 
 FIRST_RELEASE = "a401743"  # the MLOps core: questions, pipeline, gates, tests
 DELIVERY_RELEASE = "433161d"  # CI/CD, serving, monitoring: before the hardened core (column roles, gates)
 TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes", "maturity")
-IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", ".tools", ".demo", ".bench", "__pycache__", ".pytest_cache", ".ruff_cache"
-)
 
 
 def commit_everything(repo: Path, message: str) -> None:
@@ -39,7 +36,7 @@ def release(repo: Path, tag: str) -> None:
 
 def working_tree_repo(repo: Path) -> Path:
     """A git repository at ``repo`` holding this template's working tree (not yet committed)."""
-    shutil.copytree(REPO_ROOT, repo, ignore=IGNORED)
+    shutil.copytree(working_tree(), repo)
     git(repo, "init", "--quiet")
     return repo
 
@@ -176,9 +173,9 @@ def releases(tmp_path: Path, old: str) -> Path:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-        source = REPO_ROOT / part
+        source = working_tree() / part
         if source.is_dir():
-            shutil.copytree(source, target, ignore=IGNORED)
+            shutil.copytree(source, target)
         else:
             shutil.copy2(source, target)
     release(repo, "v2")
